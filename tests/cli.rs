@@ -91,6 +91,32 @@ async fn validate_reports_every_error_and_exits_1() {
     let report: Value = serde_json::from_slice(&json_out.stdout).unwrap();
     assert_eq!(report["valid"], false);
     assert_eq!(report["errors"][0]["path"], "models.providers.p.baseURL");
+    // No config read at all is said in JSON too.
+    let absent = files.dir.path().join("absent.json");
+    let json_out = run(
+        &["config", "validate", "--config", s(&absent), "--json"],
+        &[],
+    );
+    assert_eq!(json_out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    let message = report["errors"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("no config file at "), "{message}");
+    // A link where the config is looked for that leads nowhere (into a
+    // collected Nix store path) says so, not "no config file".
+    let home = files.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".config/clawgate")).unwrap();
+    let link = home.join(".config/clawgate/config.json");
+    std::os::unix::fs::symlink("/nix/store/gone-config.json", &link).unwrap();
+    let dangling = run(
+        &["config", "validate"],
+        &[("HOME", s(&home)), ("XDG_CONFIG_HOME", "")],
+    );
+    assert_eq!(dangling.status.code(), Some(1));
+    assert_contains(
+        &text(&dangling.stderr),
+        &format!("cannot read {}", link.display()),
+    );
 
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let good = files.config(&env_keyed_config(&primary, &backup));

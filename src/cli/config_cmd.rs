@@ -66,6 +66,14 @@ pub fn validate(source_args: &SourceArgs, offline: bool, json: bool) -> Result<E
             });
             (false, format!("{source}: invalid\n{errors}"), value)
         }
+        // No config was read (none where it was named, two where one is
+        // looked for, an env file that cannot be): said in the JSON too.
+        Err(other) if json => {
+            let message = other.to_string();
+            let error = json!({"valid": false, "source": null, "errors": [{"path": "", "message": message}]});
+            print_json(&error);
+            return Ok(ExitCode::FAILURE);
+        }
         Err(_) => return result.map(|_| ExitCode::SUCCESS),
     };
     if json {

@@ -246,9 +246,10 @@ impl SourceArgs {
         let env = self.environment()?;
         let source = config::locate(self.config.as_deref(), &env)
             .map_err(|e| CliError::Other(e.to_string()))?;
-        // Said as what it is: a file that is not there is no invalid config.
+        // Said as what it is: a file that is not there is no invalid config
+        // (a link that leads nowhere is there, and its reading says why).
         if let Source::File(path) = &source
-            && !path.exists()
+            && path.symlink_metadata().is_err()
         {
             return Err(CliError::Other(format!(
                 "no config file at {} (named by --config or $CLAWGATE_CONFIG): check the path, or leave both out for the default location",
