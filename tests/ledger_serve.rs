@@ -250,8 +250,18 @@ async fn a_gateway_killed_mid_write_restarts_with_rows_and_rollups_intact() {
     assert!(!missing.status.success());
     assert!(
         String::from_utf8_lossy(&missing.stderr)
-            .contains("no usage ledger at /nonexistent/ledger.db")
+            .contains("--ledger /nonexistent/ledger.db: no such file")
     );
+    // A folder named as the ledger is said to be one.
+    let folder = std::process::Command::new(BIN)
+        .args(["usage", "--ledger"])
+        .arg(path.parent().unwrap())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!folder.status.success());
+    let said = String::from_utf8_lossy(&folder.stderr);
+    assert!(said.contains("is not a ledger file (a folder?)"), "{said}");
     let bad_since = std::process::Command::new(BIN)
         .args(["usage", "--since", "soon", "--ledger"])
         .arg(&path)

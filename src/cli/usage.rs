@@ -86,13 +86,22 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
             }
         }
     };
-    if let Location::File(path) = &location
-        && !path.exists()
-    {
-        return Err(CliError::Other(format!(
-            "no usage ledger at {} yet: clawgate serve creates it with the first request (or pass --ledger)",
-            path.display()
-        )));
+    if let Location::File(path) = &location {
+        let shown = path.display();
+        let named = args.ledger.is_some();
+        if !path.exists() && named {
+            return Err(CliError::Other(format!("--ledger {shown}: no such file")));
+        }
+        if !path.exists() {
+            return Err(CliError::Other(format!(
+                "no usage ledger at {shown} yet: clawgate serve creates it with the first request (or pass --ledger)"
+            )));
+        }
+        if !path.is_file() {
+            return Err(CliError::Other(format!(
+                "{shown} is not a ledger file (a folder?)"
+            )));
+        }
     }
     let today = calendar::day_of(std::time::SystemTime::now());
     let since_day = query::parse_since(&args.since, today)
