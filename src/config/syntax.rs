@@ -54,7 +54,7 @@ pub fn explain(text: &str, error: &json5::Error) -> String {
             )
         }
         (Some(ExpectedComma), _) => {
-            let what = if is_member(rest) {
+            let what = if in_object(&text[..at]) || is_member(rest) {
                 "members"
             } else {
                 "elements"
@@ -141,6 +141,25 @@ fn is_member(rest: &str) -> bool {
         _ => rest.find(is_delimiter).map(|at| &rest[at..]),
     };
     after_key.is_some_and(|after| after.trim_start().starts_with(':'))
+}
+
+/// Whether the end of `before` is inside an object: its innermost bracket
+/// left open, outside strings and comments, is a `{`.
+fn in_object(before: &str) -> bool {
+    let mut in_comment = false;
+    let mut open = Vec::new();
+    for line in before.split('\n') {
+        for c in mask_line(line, &mut in_comment).shown {
+            match c {
+                '{' | '[' => open.push(c),
+                '}' | ']' => {
+                    open.pop();
+                }
+                _ => {}
+            }
+        }
+    }
+    open.last() == Some(&'{')
 }
 
 /// The error for a config nested deeper than `max` levels, raised where
@@ -433,6 +452,11 @@ mod tests {
         check(
             "{\n  a: \"x\"\n  b: 1\n}",
             "invalid JSON5 at line 2, column 8: expected `,` after this value: a comma is probably missing between members\n  |\n2 |   a: \"…\"\n  |        ^",
+        );
+        // A bare word where a key goes is a member too.
+        check(
+            "{ a: 1 x }",
+            "invalid JSON5 at line 1, column 6: expected `,` after this value: a comma is probably missing between members\n  |\n1 | { a: 1 … }\n  |      ^",
         );
         check(
             "{ fallbacks: [\"a/b\" \"c/d\"] }",
