@@ -74,9 +74,21 @@ impl fmt::Debug for Redactor {
 
 impl Redactor {
     pub fn new<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) -> Self {
+        // A header's value (`Bearer <token>`: a scheme and a token of 16
+        // characters or more) is a secret, and so is its token alone,
+        // which a prompt or an error may quote.
+        fn token(whole: &str) -> Option<&str> {
+            let (_, token) = whole.split_once(' ')?;
+            let token = token.trim_start();
+            (token.len() >= 16 && !token.contains(char::is_whitespace)).then_some(token)
+        }
         let mut secrets: Vec<Box<str>> = secrets
             .into_iter()
-            .map(|s| s.as_ref().trim().to_string())
+            .flat_map(|s| {
+                let whole = s.as_ref().trim();
+                [Some(whole), token(whole)].map(|part| part.map(str::to_string))
+            })
+            .flatten()
             .filter(|s| s.len() >= MIN_KEY_LEN)
             .map(String::into_boxed_str)
             .collect();
@@ -286,10 +298,20 @@ mod tests {
 
     #[test]
     fn known_secrets_are_replaced_everywhere() {
-        let redactor = Redactor::new(["hunter2-long-secret", "abc", "x9q7-token"]);
+        let redactor = Redactor::new([
+            "hunter2-long-secret",
+            "abc",
+            "x9q7-token",
+            "Bearer phx-0123456789abcdef",
+            "correct horse battery staple",
+        ]);
         check(
             &redactor,
             &[
+                // A header's token, quoted without its scheme.
+                ("the key phx-0123456789abcdef", "the key [redacted]"),
+                // Not a word of a phrase.
+                ("a staple", "a staple"),
                 (
                     "bad key hunter2-long-secret, hunter2-long-secret",
                     "bad key [redacted], [redacted]",
