@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use metrics::{Counter, Histogram, Label};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use metrics_util::MetricKindMask;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -28,18 +31,31 @@ pub const TOKEN_BUCKETS: [f64; 14] = [
 /// process (as in tests) share it.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets(&SECONDS_BUCKETS)
-            .expect("static buckets are valid")
-            .set_buckets_for_metric(Matcher::Full(GEN_AI_TOKENS.into()), &TOKEN_BUCKETS)
-            .expect("static buckets are valid")
-            .build_recorder();
+        let recorder = recorder(GAUGES_KEPT_UNSET);
         let handle = recorder.handle();
         // Another recorder may already be installed by an embedding program;
         // then this handle renders only what clawgate recorded through it.
         let _ = metrics::set_global_recorder(recorder);
         handle
     })
+}
+
+/// How long a gauge that no page sets anew stays on it. Each gauge is set
+/// for what the config holds as `/metrics` is asked for: one of a target
+/// or a provider a reload took away (a cooldown state an alert watches)
+/// is set no more, and leaves the page.
+const GAUGES_KEPT_UNSET: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The recorder behind `/metrics`: its buckets, and its gauges kept
+/// `gauges_kept_unset` after they were last set.
+fn recorder(gauges_kept_unset: std::time::Duration) -> PrometheusRecorder {
+    PrometheusBuilder::new()
+        .idle_timeout(MetricKindMask::GAUGE, Some(gauges_kept_unset))
+        .set_buckets(&SECONDS_BUCKETS)
+        .expect("static buckets are valid")
+        .set_buckets_for_metric(Matcher::Full(GEN_AI_TOKENS.into()), &TOKEN_BUCKETS)
+        .expect("static buckets are valid")
+        .build_recorder()
 }
 
 /// A metric's provider and model labels, and one more of a fixed name and
@@ -307,6 +323,33 @@ pub fn ledger_rows(result: &'static str, rows: u64) {
 
 #[cfg(test)]
 mod tests {
+    /// A gauge no page sets anew (a target a reload took away) leaves the
+    /// page; one set again stays, and so do counters.
+    #[test]
+    fn a_gauge_set_no_more_leaves_the_page() {
+        let recorder = super::recorder(std::time::Duration::from_millis(50));
+        let set = |gauges: &[&'static str]| {
+            metrics::with_local_recorder(&recorder, || {
+                for name in gauges {
+                    metrics::gauge!(*name, "provider" => "p").set(2.0);
+                }
+                metrics::counter!("clawgate_kept_total").increment(1);
+            })
+        };
+        set(&["clawgate_removed", "clawgate_kept"]);
+        let page = recorder.handle().render();
+        assert!(
+            page.contains("clawgate_removed{provider=\"p\"} 2"),
+            "{page}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        set(&["clawgate_kept"]);
+        let page = recorder.handle().render();
+        assert!(!page.contains("clawgate_removed"), "{page}");
+        assert!(page.contains("clawgate_kept{provider=\"p\"} 2"), "{page}");
+        assert!(page.contains("clawgate_kept_total 2"), "{page}");
+    }
+
     /// Costs are counted whole: twenty of a quarter of a unit make five,
     /// and 806.4 five times 4,032, not 4,030.
     #[test]
