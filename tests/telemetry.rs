@@ -295,6 +295,39 @@ async fn a_failed_chain_is_an_error_span_and_a_request_without_traceparent_start
     assert!(attribute(request, "gen_ai.provider.name").is_none());
 }
 
+/// A client that leaves before its answer begins leaves no attempt
+/// unended: the attempt the provider had (and got a `traceparent` for) is
+/// exported, as `client_left`, so the provider's own trace has its parent.
+#[tokio::test]
+async fn an_attempt_its_client_left_is_ended_as_client_left() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let slow = mock(MockOptions {
+        latency_ms: 3_000,
+        ..Default::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(traced(chain_config(&slow, &backup), &endpoint)).await;
+    let left = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .timeout(Duration::from_millis(300))
+        .json(&json!({"model": "primary/m", "messages": user_message()}))
+        .send()
+        .await;
+    assert!(left.is_err(), "the client left before the answer");
+    let spans = received.wait_for(2).await;
+    let attempt = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Client as i32)
+        .unwrap_or_else(|| panic!("an attempt span: {spans:#?}"));
+    assert_eq!(text(attempt, "error.type"), "client_left");
+    assert_eq!(text(attempt, "clawgate.target"), "primary/m");
+    let request = spans.iter().find(|s| s.kind == SpanKind::Server as i32);
+    let request = request.expect("the request span");
+    assert_eq!(attempt.parent_span_id, request.span_id);
+}
+
 /// A stream its provider breaks after it began is a failed request in its
 /// trace, as in the metrics: the request span names the stream's error.
 #[tokio::test]

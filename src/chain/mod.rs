@@ -633,15 +633,12 @@ async fn try_target(
     loop {
         tries += 1;
         let started = Instant::now();
-        let span = settings.trace.map(Trace::attempt);
-        let traceparent = settings
-            .trace
-            .zip(span.as_ref())
-            .map(|(t, s)| s.traceparent(t));
+        let span = (settings.trace).map(|trace| OpenSpan::new(trace, target, tries));
+        let traceparent = span.as_ref().map(OpenSpan::traceparent);
         let result = attempt(upstream, target, sent, settings, deadline, traceparent).await;
         let latency = started.elapsed();
-        if let (Some(trace), Some(span)) = (settings.trace, span) {
-            end_span(trace, span, target, tries, &result);
+        if let Some(span) = span {
+            span.end(Some(&result));
         }
         let error = match result {
             Ok(reply) => {
@@ -878,14 +875,58 @@ pub async fn probe(
     attempt(upstream, target, sent, settings, deadline, None).await
 }
 
+/// An attempt's span while its attempt runs: ended with the attempt's
+/// result, or, when the attempt is dropped unfinished (its client left),
+/// as `client_left`, so that the provider's trace under its `traceparent`
+/// has its parent.
+struct OpenSpan<'a> {
+    trace: &'a Trace,
+    span: Option<telemetry::AttemptSpan>,
+    target: &'a Target,
+    tries: u32,
+}
+
+impl<'a> OpenSpan<'a> {
+    fn new(trace: &'a Trace, target: &'a Target, tries: u32) -> Self {
+        let span = Some(trace.attempt());
+        Self {
+            trace,
+            span,
+            target,
+            tries,
+        }
+    }
+
+    fn traceparent(&self) -> reqwest::header::HeaderValue {
+        let span = self.span.as_ref().expect("open until ended");
+        span.traceparent(self.trace)
+    }
+
+    /// Ends the span: by the attempt's `result`, or as left unfinished.
+    fn end(mut self, result: Option<&Result<Reply, AttemptError>>) {
+        if let Some(span) = self.span.take() {
+            end_span(self.trace, span, self.target, self.tries, result);
+        }
+    }
+}
+
+impl Drop for OpenSpan<'_> {
+    fn drop(&mut self) {
+        if let Some(span) = self.span.take() {
+            end_span(self.trace, span, self.target, self.tries, None);
+        }
+    }
+}
+
 /// Ends an attempt's span (GenAI client span, `chat {model}`): the target,
-/// its place in the request, and how it ended.
+/// its place in the request, and how it ended (`None`: unfinished, its
+/// client gone).
 fn end_span(
     trace: &Trace,
     span: telemetry::AttemptSpan,
     target: &Target,
     tries: u32,
-    result: &Result<Reply, AttemptError>,
+    result: Option<&Result<Reply, AttemptError>>,
 ) {
     let model = target.model.id.as_str();
     let mut attributes = telemetry::Attributes::with_capacity(10);
@@ -897,13 +938,14 @@ fn end_span(
     attributes.int("clawgate.attempt.try", tries.into());
     telemetry::server(&mut attributes, &target.provider.completions_url);
     let failed = match result {
-        Ok(_) => None,
-        Err(error) => {
+        Some(Ok(_)) => None,
+        Some(Err(error)) => {
             if let Some(status) = error.status() {
                 attributes.int("http.response.status_code", status.as_u16().into());
             }
             Some(classify(Outcome::of(error)).0.label())
         }
+        None => Some("client_left"),
     };
     trace.end_attempt(span, ["chat", model], attributes, failed);
 }
