@@ -206,21 +206,19 @@ async fn a_key_pasted_as_a_model_a_path_or_a_session_is_not_echoed() {
     // access line (and the ledger's row, the sessions' memory, the usage
     // by session, all from the same name) says `[redacted]`.
     let user = json!([{"role": "user", "content": "hi"}]);
-    let named = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
-        .header("x-clawgate-session", SECRET)
-        .json(&json!({"model": "p/m", "messages": user}))
-        .send();
+    let with_header = |name: &'static str, value: &'static str| {
+        (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
+            .header(name, value)
+            .json(&json!({"model": "p/m", "messages": user}))
+            .send()
+    };
+    let named = with_header("x-clawgate-session", SECRET);
     let hinted = gw.chat(json!({"model": "p/m", "messages": user, "prompt_cache_key": SECRET}));
     for response in [named.await.unwrap(), hinted.await] {
         assert_eq!(response.status(), 200);
     }
     // A key as the request's id: echoed, logged and kept, so not taken.
-    let response = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
-        .header("x-request-id", SECRET)
-        .json(&json!({"model": "p/m", "messages": user}))
-        .send()
-        .await
-        .unwrap();
+    let response = with_header("x-request-id", SECRET).await.unwrap();
     assert!(header(&response, "x-request-id").starts_with("req_"));
     // Ids that differ only in their keys stay apart; `key=…` is a key's
     // shape after the client's name too.
@@ -229,12 +227,7 @@ async fn a_key_pasted_as_a_model_a_path_or_a_session_is_not_echoed() {
         "sk-other1aaaaaaaaaaaa",
         "key=hunter2topsecret",
     ] {
-        let response = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
-            .header("x-clawgate-session", id)
-            .json(&json!({"model": "p/m", "messages": user}))
-            .send()
-            .await
-            .unwrap();
+        let response = with_header("x-clawgate-session", id).await.unwrap();
         assert_eq!(response.status(), 200);
     }
     // A tool named with a key, added between two turns of a session: the

@@ -559,18 +559,7 @@ fn what_the_rules_change_of_what_was_asked_is_named() {
 /// stays one line in the text log: a client cannot forge a line.
 #[test]
 fn a_refusal_s_log_line_quoting_the_client_is_one_line() {
-    #[derive(Clone, Default)]
-    struct Written(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Written {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let written = Written::default();
+    let written = Logged::default();
     let writer = written.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
