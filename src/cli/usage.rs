@@ -88,14 +88,13 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
     };
     if let Location::File(path) = &location {
         let shown = path.display();
-        let named = args.ledger.is_some();
-        if !path.exists() && named {
-            return Err(CliError::Other(format!("--ledger {shown}: no such file")));
-        }
         if !path.exists() {
-            return Err(CliError::Other(format!(
-                "no usage ledger at {shown} yet: clawgate serve creates it with the first request (or pass --ledger)"
-            )));
+            return Err(CliError::Other(match args.ledger {
+                Some(_) => format!("--ledger {shown}: no such file"),
+                None => format!(
+                    "no usage ledger at {shown} yet: clawgate serve creates it with the first request (or pass --ledger)"
+                ),
+            }));
         }
         if !path.is_file() {
             return Err(CliError::Other(format!(
