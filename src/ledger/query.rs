@@ -180,18 +180,26 @@ pub fn parse_since(text: &str, today: i64) -> Result<i64, String> {
         "mo" | "month" | "months" => Some(30),
         _ => None,
     };
-    match (number.parse::<i64>(), days_per) {
-        (Ok(n), Some(per))
-            if n.checked_mul(per)
-                .is_some_and(|d| (1..=36_500).contains(&d)) =>
-        {
-            Ok(today - n * per + 1)
+    let days = match (number.parse::<i64>(), days_per) {
+        (Ok(n), Some(per)) => n.checked_mul(per),
+        // More digits than any count holds: a duration still.
+        (Err(_), Some(_)) if !number.is_empty() => None,
+        _ => {
+            return Err(format!(
+                "expected a duration such as 30d, 4w or 3mo (a month is 30 days), \"today\", or a date YYYY-MM-DD; found {text:?}"
+            ));
         }
+    };
+    match days {
+        Some(days @ 1..=MOST_DAYS) => Ok(today - days + 1),
         _ => Err(format!(
-            "expected a duration such as 30d, 4w or 3mo, \"today\", or a date YYYY-MM-DD; found {text:?}"
+            "{text:?}: a duration is 1 to {MOST_DAYS} days (a hundred years; a month is 30 days)"
         )),
     }
 }
+
+/// The longest `--since` duration, in days.
+const MOST_DAYS: i64 = 36_500;
 
 /// One line of a report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

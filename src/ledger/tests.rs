@@ -605,6 +605,19 @@ fn since_and_csv() {
     ] {
         assert!(query::parse_since(bad, today).is_err(), "{bad:?}");
     }
+    // A duration too long is said to be one, with the bound.
+    for long in ["99999d", "0d", "99999999999999999999d"] {
+        let error = query::parse_since(long, today).unwrap_err();
+        assert!(
+            error.ends_with("a duration is 1 to 36500 days (a hundred years; a month is 30 days)"),
+            "{error}"
+        );
+    }
+    assert!(
+        query::parse_since("30x", today)
+            .unwrap_err()
+            .starts_with("expected a duration")
+    );
     let report = query::Report {
         since: "2026-11-01".into(),
         until: "2026-11-23".into(),
