@@ -1161,6 +1161,12 @@ fn unknown_refs_suggest_the_nearest_and_a_bare_id_is_found_under_its_provider() 
             "agents.defaults.model.fallbacks[0]: unknown provider \"openruter\" in \"openruter/moonshotai/kimi-k2.6\"; did you mean `openrouter/moonshotai/kimi-k2.6`?",
         ]
     );
+    // An empty ref is said to be empty, not near a model.
+    let errors = errors_of(r#"{agents: {defaults: {model: {primary: ""}}}}"#, &ALL_KEYS);
+    assert_eq!(
+        errors,
+        ["agents.defaults.model.primary: empty: name a provider/model ref (`kimi/k3`) or an alias"]
+    );
     let config = load("{}", &ALL_KEYS).unwrap().config;
     // A bare id one provider has is that provider's; OpenRouter's ids hold a `/`.
     for (name, resolved) in [

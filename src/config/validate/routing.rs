@@ -54,6 +54,13 @@ fn known_ref(
             .map(|hint| format!("; {hint}"))
             .unwrap_or_default()
     };
+    if text.trim().is_empty() {
+        v.error(
+            path,
+            "empty: name a provider/model ref (`kimi/k3`) or an alias",
+        );
+        return None;
+    }
     let Some(model_ref) = ModelRef::parse(text) else {
         v.error(
             path,
