@@ -658,23 +658,23 @@ fn the_config_file_is_found_in_the_documented_order() {
         config::locate(None, &env(&[("HOME", home_text)])).unwrap(),
         Source::File(dir.path().join(".config/clawgate/config.json"))
     );
-    assert_eq!(
-        config::state_dir(&env(&[("HOME", "/home/a"), ("XDG_STATE_HOME", "/state")])),
-        Some("/state/clawgate".into())
-    );
-    assert_eq!(
-        config::state_dir(&env(&[("HOME", "/home/a"), ("CLAWGATE_STATE_DIR", "/s")])),
-        Some("/s".into())
-    );
-    assert_eq!(
-        config::state_dir(&env(&[("HOME", "/home/a")])),
-        Some("/home/a/.local/state/clawgate".into())
-    );
     // A relative XDG directory is ignored, as the XDG spec says.
-    assert_eq!(
-        config::state_dir(&env(&[("HOME", "/home/a"), ("XDG_STATE_HOME", "st")])),
-        Some("/home/a/.local/state/clawgate".into())
-    );
+    for (set, state) in [
+        (Some(("XDG_STATE_HOME", "/state")), "/state/clawgate"),
+        (Some(("CLAWGATE_STATE_DIR", "/s")), "/s"),
+        (None, "/home/a/.local/state/clawgate"),
+        (
+            Some(("XDG_STATE_HOME", "st")),
+            "/home/a/.local/state/clawgate",
+        ),
+    ] {
+        let pairs: Vec<_> = [("HOME", "/home/a")].into_iter().chain(set).collect();
+        assert_eq!(
+            config::state_dir(&env(&pairs)),
+            Some(state.into()),
+            "{set:?}"
+        );
+    }
     assert_eq!(
         config::config_dir(&env(&[("HOME", "/home/a"), ("XDG_CONFIG_HOME", "cfg")])),
         Some("/home/a/.config/clawgate".into())
