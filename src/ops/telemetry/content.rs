@@ -184,20 +184,90 @@ impl Said {
     }
 }
 
-/// The most of one content attribute kept; the rest is cut, marked.
+/// The most of one content attribute kept.
 const MAX_BYTES: usize = 128 * 1024;
 
-/// `text` cut to [`MAX_BYTES`] at a character boundary.
-pub fn bounded(mut text: String) -> String {
-    if text.len() > MAX_BYTES {
-        let mut end = MAX_BYTES;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push_str("…[cut]");
+/// What ends a string [`bounded`] cut.
+const CUT: &str = "…[cut]";
+
+/// The length a string is cut to at the least, so that a role, a type or
+/// an id is never cut.
+const SHORTEST: usize = 64;
+
+/// `json`, a JSON array of messages, at most [`MAX_BYTES`] long and still
+/// JSON: where it is longer, its strings are cut to the longest length
+/// that fits (the long ones only, each marked), and where even strings
+/// cut to [`SHORTEST`] do not fit, the earliest messages go first.
+pub fn bounded(json: String) -> String {
+    if json.len() <= MAX_BYTES {
+        return json;
     }
-    text
+    let Ok(Value::Array(mut messages)) = serde_json::from_str::<Value>(&json) else {
+        // Never the case for what this module writes.
+        return "[]".into();
+    };
+    // The brackets, and each message with its comma.
+    let mut size = 1 + messages
+        .iter()
+        .map(|message| written(message, SHORTEST).len() + 1)
+        .sum::<usize>();
+    let mut earliest = 0;
+    while size > MAX_BYTES && earliest < messages.len() {
+        size -= written(&messages[earliest], SHORTEST).len() + 1;
+        earliest += 1;
+    }
+    let messages = Value::Array(messages.split_off(earliest));
+    // The longest cut that fits, found by halving the range; the shortest
+    // fits now.
+    let (mut low, mut high) = (SHORTEST, longest_string(&messages));
+    let mut fits = written(&messages, SHORTEST);
+    while low < high {
+        let keep = low + (high - low).div_ceil(2);
+        let text = written(&messages, keep);
+        if text.len() <= MAX_BYTES {
+            (low, fits) = (keep, text);
+        } else {
+            high = keep - 1;
+        }
+    }
+    fits
+}
+
+/// `value` written with its strings cut to `keep` bytes.
+fn written(value: &Value, keep: usize) -> String {
+    let mut value = value.clone();
+    cut_strings(&mut value, keep);
+    value.to_string()
+}
+
+/// The length in bytes of `value`'s longest string.
+fn longest_string(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len(),
+        Value::Array(items) => items.iter().map(longest_string).max().unwrap_or(0),
+        Value::Object(members) => members.values().map(longest_string).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Each string of `value` longer than `keep` bytes cut to `keep` (at a
+/// character boundary) and marked.
+fn cut_strings(value: &mut Value, keep: usize) {
+    match value {
+        Value::String(text) if text.len() > keep => {
+            let mut end = keep;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push_str(CUT);
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| cut_strings(item, keep)),
+        Value::Object(members) => members
+            .values_mut()
+            .for_each(|member| cut_strings(member, keep)),
+        _ => {}
+    }
 }
 
 /// The string `key` of `value`, empty when it is not there.
@@ -334,5 +404,43 @@ mod tests {
             .collect();
         many.add_choice(Some(&Value::Array(choices)));
         assert_eq!(many.choices.len(), MAX_CHOICES);
+    }
+
+    /// Content past the bound is cut where it is long and stays JSON: the
+    /// long strings cut and marked, the rest whole; and where there are
+    /// too many messages for that, the earliest go.
+    #[test]
+    fn content_past_the_bound_stays_json() {
+        let short = input_messages(&json!([{"role": "user", "content": "Hi"}]));
+        assert_eq!(bounded(short.clone()), short);
+
+        let long = "é".repeat(MAX_BYTES);
+        let messages = json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": long},
+            {"role": "tool", "tool_call_id": "call_1", "content": long},
+        ]);
+        let cut = bounded(input_messages(&messages));
+        assert!(cut.len() <= MAX_BYTES, "{}", cut.len());
+        let cut: Value = serde_json::from_str(&cut).expect("still JSON");
+        assert_eq!(cut[0]["parts"][0]["content"], "Be brief.");
+        assert_eq!(cut[1]["role"], "user");
+        assert_eq!(cut[2]["parts"][0]["id"], "call_1");
+        let text = cut[1]["parts"][0]["content"].as_str().unwrap();
+        assert!(
+            text.ends_with(CUT) && text.len() > MAX_BYTES / 3,
+            "{}",
+            text.len()
+        );
+
+        let many: Vec<Value> = (0..20_000)
+            .map(|i| json!({"role": "user", "content": format!("message {i}")}))
+            .collect();
+        let cut = bounded(input_messages(&Value::Array(many)));
+        assert!(cut.len() <= MAX_BYTES, "{}", cut.len());
+        let cut: Vec<Value> = serde_json::from_str(&cut).expect("still JSON");
+        assert!(cut.len() > 1_000, "{}", cut.len());
+        assert_eq!(cut.last().unwrap()["parts"][0]["content"], "message 19999");
+        assert_ne!(cut[0]["parts"][0]["content"], "message 0");
     }
 }
