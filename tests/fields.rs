@@ -757,6 +757,32 @@ async fn the_betas_of_what_a_known_dialect_is_not_sent_go_with_it_named() {
             .get("anthropic-beta")
             .is_none()
     );
+    // The header on several lines is one list, read whole.
+    let response = gw
+        .client()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("anthropic-beta", "claude-code-20250219")
+        .header(
+            "anthropic-beta",
+            "context-management-2025-06-27,effort-2025-11-24",
+        )
+        .header("anthropic-beta", "interleaved-thinking-2025-05-14")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let named = dropped(&response);
+    for name in [
+        "anthropic-beta context-management-2025-06-27",
+        "anthropic-beta effort-2025-11-24",
+    ] {
+        assert!(named.iter().any(|n| n == name), "{name}: {named:?}");
+    }
+    assert_eq!(
+        mock.requests()[2]["headers"]["anthropic-beta"],
+        "claude-code-20250219, interleaved-thinking-2025-05-14"
+    );
 }
 
 #[tokio::test]

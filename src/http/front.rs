@@ -246,7 +246,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     // A Messages client's feature flags, its own: the rules decide which
     // each target is sent.
     let betas = (F::FRONT == Front::Messages)
-        .then(|| request.headers().get(BETA_HEADER).cloned())
+        .then(|| joined(request.headers(), BETA_HEADER))
         .flatten();
     let sessions = gateway.sessions();
     let named = sessions
@@ -411,6 +411,19 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         }
     };
     Ok(response)
+}
+
+/// Every `name` line of `headers` as one list, as HTTP reads a header
+/// sent on several lines.
+fn joined(headers: &HeaderMap, name: &str) -> Option<HeaderValue> {
+    let mut lines = headers.get_all(name).iter();
+    let first = lines.next()?;
+    let mut list = first.as_bytes().to_vec();
+    for line in lines {
+        list.extend_from_slice(b", ");
+        list.extend_from_slice(line.as_bytes());
+    }
+    HeaderValue::from_bytes(&list).ok()
 }
 
 /// The relay's items as they are, the stream's reasoning and tool calls
