@@ -146,12 +146,13 @@ impl Call {
 
 /// A custom tool's input from the function arguments it was called with:
 /// `{"input": "..."}` as offered; a model that wrote the input bare (a JSON
-/// string, or text that is no JSON) is taken at its word.
+/// string, or text that is no JSON) is taken at its word, and arguments of
+/// any other shape go as they came, so nothing the model wrote is lost.
 fn custom_input(arguments: &str) -> String {
     match serde_json::from_str::<Value>(arguments) {
-        Ok(Value::Object(mut object)) => match object.remove("input") {
-            Some(Value::String(input)) => input,
-            _ => String::new(),
+        Ok(Value::Object(object)) if object.len() == 1 => match object.get("input") {
+            Some(Value::String(input)) => input.clone(),
+            _ => arguments.to_string(),
         },
         Ok(Value::String(input)) => input,
         _ => arguments.to_string(),

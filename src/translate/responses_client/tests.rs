@@ -927,7 +927,10 @@ fn custom_tools_travel_as_a_function_of_one_string() {
         json!({"content": null, "tool_calls": [
             {"id": "functions.apply_patch:0", "type": "function",
              "function": {"name": "apply_patch", "arguments": "{\"input\": \"*** Begin Patch\\n\"}"}},
-            {"id": "functions.note:1", "type": "function", "function": {"name": "note", "arguments": "bare text"}}]}),
+            {"id": "functions.note:1", "type": "function", "function": {"name": "note", "arguments": "bare text"}},
+            // Arguments of another shape are the input as the model wrote it.
+            {"id": "functions.note:2", "type": "function", "function": {"name": "note", "arguments": "{\"patch\": \"p\"}"}},
+            {"id": "functions.note:3", "type": "function", "function": {"name": "note", "arguments": "{\"input\": \"i\", \"more\": 1}"}}]}),
         "tool_calls",
     );
     let out = answered(&answer, "m", &tool_names);
@@ -940,6 +943,12 @@ fn custom_tools_travel_as_a_function_of_one_string() {
             {"type": "custom_tool_call", "id": "fc_0badcafe_1",
              "call_id": ids::encode(Some("functions.note:1"), 1, Nonce(0x0badcafe)),
              "name": "note", "input": "bare text"},
+            {"type": "custom_tool_call", "id": "fc_0badcafe_2",
+             "call_id": ids::encode(Some("functions.note:2"), 2, Nonce(0x0badcafe)),
+             "name": "note", "input": "{\"patch\": \"p\"}"},
+            {"type": "custom_tool_call", "id": "fc_0badcafe_3",
+             "call_id": ids::encode(Some("functions.note:3"), 3, Nonce(0x0badcafe)),
+             "name": "note", "input": "{\"input\": \"i\", \"more\": 1}"},
         ])
     );
     let mut encoder = ResponseEncoder::new("m", identity(), tool_names, Echo::default());
