@@ -85,17 +85,17 @@ pub enum ToolChoice<'a> {
 }
 
 impl<'a> ToolChoice<'a> {
-    pub fn function(name: &'a str) -> Self {
+    pub fn function(name: impl Into<Cow<'a, str>>) -> Self {
         Self::Named {
             kind: "function",
-            function: Named { name },
+            function: Named { name: name.into() },
         }
     }
 }
 
 #[derive(Serialize)]
 pub struct Named<'a> {
-    pub name: &'a str,
+    pub name: Cow<'a, str>,
 }
 
 #[derive(Serialize)]

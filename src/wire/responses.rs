@@ -460,6 +460,9 @@ pub struct ToolChoiceObject<'a> {
     pub kind: Cow<'a, str>,
     #[serde(default, borrow)]
     pub name: Option<Cow<'a, str>>,
+    /// The namespace of the function named, as its calls carry it.
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
     /// `allowed_tools`: `auto` or `required`.
     #[serde(default, borrow)]
     pub mode: Option<Cow<'a, str>>,
@@ -495,6 +498,9 @@ pub struct AllowedTool<'a> {
     pub kind: Cow<'a, str>,
     #[serde(default, borrow)]
     pub name: Option<Cow<'a, str>>,
+    /// The namespace of the function named.
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
     /// Any other member, by name (`null` for one written as `null`).
     #[serde(flatten)]
     pub others: std::collections::BTreeMap<String, Option<serde::de::IgnoredAny>>,

@@ -56,6 +56,13 @@ impl ToolNames {
         self.flat.insert((flat.to_string(), namespace.to_string()));
     }
 
+    /// The flat names of `namespace`'s functions.
+    fn in_namespace<'n>(&'n self, namespace: &'n str) -> impl Iterator<Item = &'n str> {
+        (self.flat.iter())
+            .filter(move |(_, of)| of == namespace)
+            .map(|(flat, _)| flat.as_str())
+    }
+
     fn add_custom(&mut self, name: &str) {
         self.custom.insert(name.to_string());
     }

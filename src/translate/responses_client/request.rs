@@ -22,8 +22,8 @@ use crate::translate::chat_body;
 use crate::translate::fields::{self, ResponsesRow as Row};
 use crate::translate::ids;
 use crate::wire::responses::{
-    Content, Echo, Input, Item, Part, Raw, RequestError, ResponsesRequest, TextFormat, Tool,
-    ToolChoice,
+    AllowedTool, Content, Echo, Input, Item, Part, Raw, RequestError, ResponsesRequest, TextFormat,
+    Tool, ToolChoice,
 };
 use crate::wire::{Front, RawText, Seen};
 
@@ -49,6 +49,10 @@ pub enum TranslateError {
     Unsupported { at: String, what: String },
     #[error("{at}: {what}")]
     Invalid { at: String, what: &'static str },
+    #[error(
+        "{at}: {name:?} is the name of another tool too (a namespace's function is offered as `<namespace>__<name>`): give each tool a name of its own"
+    )]
+    SameName { at: String, name: String },
     /// A row of the Responses table refuses it (`translate::fields`).
     #[error("{0}")]
     Refused(String),
@@ -385,12 +389,7 @@ fn write(
     let allowed = match &request.tool_choice {
         Some(ToolChoice::Object(object)) if object.kind == "allowed_tools" => {
             Row::AllowedTools.mark(seen);
-            let names: HashSet<&str> = object
-                .tools
-                .iter()
-                .flatten()
-                .filter_map(|tool| tool.name.as_deref())
-                .collect();
+            let names = allowed_names(object.tools.iter().flatten(), &tools.names);
             Some(allowed_tools(tools.json.as_deref(), &names))
         }
         _ => None,
@@ -449,9 +448,34 @@ fn write(
     Ok((bytes, tools.names.clone()))
 }
 
+/// The names the provider sees of the tools `allowed` lists: a tool by
+/// its name, a namespace's function by its namespace and name, and every
+/// function of a namespace listed whole.
+fn allowed_names<'t>(
+    allowed: impl Iterator<Item = &'t AllowedTool<'t>>,
+    names: &ToolNames,
+) -> HashSet<String> {
+    let mut flat = HashSet::new();
+    for tool in allowed {
+        match (&*tool.kind, tool.name.as_deref(), tool.namespace.as_deref()) {
+            ("namespace", Some(namespace), _) => {
+                flat.extend(names.in_namespace(namespace).map(str::to_string));
+            }
+            (_, Some(name), Some(namespace)) => {
+                flat.insert(ToolNames::flat(namespace, name));
+            }
+            (_, Some(name), None) => {
+                flat.insert(name.to_string());
+            }
+            (_, None, _) => {}
+        }
+    }
+    flat
+}
+
 /// The chat `tools` array `offered` with only the functions named in
 /// `allowed` (by the name the provider sees); `None` when none is left.
-fn allowed_tools(offered: Option<&RawValue>, allowed: &HashSet<&str>) -> Option<Box<RawValue>> {
+fn allowed_tools(offered: Option<&RawValue>, allowed: &HashSet<String>) -> Option<Box<RawValue>> {
     #[derive(serde::Deserialize)]
     struct Named<'a> {
         #[serde(borrow)]
@@ -502,10 +526,13 @@ fn tools<'r>(
     offered: &'r [Tool<'r>],
     seen: &mut Seen,
 ) -> Result<(Vec<chat_body::Tool<'r>>, ToolNames), TranslateError> {
-    let mut out = Vec::new();
+    let mut out: Vec<chat_body::Tool<'r>> = Vec::new();
     let mut names = ToolNames::default();
+    let mut taken = HashSet::new();
     for (index, tool) in offered.iter().enumerate() {
         let at = format!("tools[{index}]");
+        // Each new function's name is one no tool before it has.
+        let before = out.len();
         tool_unknown(tool, "tools[]", seen);
         match &*tool.kind {
             "function" => {
@@ -547,6 +574,13 @@ fn tools<'r>(
                         "a tool of type {kind:?} (only `function`, `namespace` and `custom` tools are)"
                     ),
                 ));
+            }
+        }
+        for added in &out[before..] {
+            let name = &added.function.name;
+            if !taken.insert(name.clone()) {
+                let name = name.to_string();
+                return Err(TranslateError::SameName { at, name });
             }
         }
     }
@@ -705,12 +739,21 @@ fn tool_choice<'r>(choice: &'r ToolChoice) -> Result<chat_body::ToolChoice<'r>, 
                     at: at(),
                     what: "a function or custom choice needs a `name`",
                 })?;
-                Ok(chat_body::ToolChoice::function(name))
+                Ok(match object.namespace.as_deref() {
+                    Some(namespace) => {
+                        chat_body::ToolChoice::function(ToolNames::flat(namespace, name))
+                    }
+                    None => chat_body::ToolChoice::function(name),
+                })
             }
-            // The provider sees every tool; the mode still applies.
+            // The provider sees only the allowed tools; the mode applies.
             "allowed_tools" => match object.mode.as_deref() {
                 Some("required") => Ok(mode("required")),
-                _ => Ok(mode("auto")),
+                Some("auto") => Ok(mode("auto")),
+                _ => Err(TranslateError::Invalid {
+                    at: "tool_choice.mode".into(),
+                    what: "an allowed_tools choice's mode is `auto` or `required`",
+                }),
             },
             kind => Err(unsupported(at(), format!("a choice of type {kind:?}"))),
         },

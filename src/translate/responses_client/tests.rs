@@ -889,6 +889,72 @@ fn namespaced_names_split_back_only_for_offered_namespaces() {
     assert_eq!(names.split("a__b"), ("b".into(), Some("a".into())));
 }
 
+/// A namespace's function is chosen and allowed as its calls name it (its
+/// `name` and `namespace`), and a namespace is allowed whole; two tools
+/// the provider would see under one name are refused, as is an
+/// `allowed_tools` mode that is neither `auto` nor `required`.
+#[test]
+fn a_namespaces_functions_are_chosen_and_allowed_by_namespace() {
+    let tools = json!([
+        {"type": "function", "name": "g", "parameters": {"type": "object"}},
+        {"type": "namespace", "name": "ns", "tools": [
+            {"type": "function", "name": "f", "parameters": {"type": "object"}},
+            {"type": "function", "name": "h", "parameters": {"type": "object"}}]}]);
+    let offered = |got: &Value| -> Vec<String> {
+        (got["tools"].as_array().into_iter().flatten())
+            .map(|tool| tool["function"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (got, _) = translate(&json!({"input": "x", "tools": tools,
+        "tool_choice": {"type": "function", "name": "f", "namespace": "ns"}}))
+    .unwrap();
+    assert_eq!(
+        got["tool_choice"],
+        json!({"type": "function", "function": {"name": "ns__f"}})
+    );
+    for (allowed, expected) in [
+        (
+            json!([{"type": "function", "name": "f", "namespace": "ns"}]),
+            vec!["ns__f"],
+        ),
+        (
+            json!([{"type": "namespace", "name": "ns"}]),
+            vec!["ns__f", "ns__h"],
+        ),
+        (json!([{"type": "function", "name": "g"}]), vec!["g"]),
+    ] {
+        let (got, _) = translate(&json!({"input": "x", "tools": tools, "tool_choice":
+            {"type": "allowed_tools", "mode": "required", "tools": allowed}}))
+        .unwrap();
+        assert_eq!(offered(&got), expected, "{allowed}");
+        assert_eq!(got["tool_choice"], "required");
+    }
+    for mode in [json!("none"), json!("bogus"), Value::Null] {
+        let refused = translate(&json!({"input": "x", "tools": tools, "tool_choice":
+            {"type": "allowed_tools", "mode": mode, "tools": [{"type": "function", "name": "g"}]}}))
+        .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "tool_choice.mode: an allowed_tools choice's mode is `auto` or `required`"
+        );
+    }
+    for same in [
+        json!({"type": "function", "name": "ns__f", "parameters": {"type": "object"}}),
+        json!({"type": "custom", "name": "g"}),
+    ] {
+        let mut tools = tools.as_array().unwrap().clone();
+        tools.push(same);
+        let refused = translate(&json!({"input": "x", "tools": tools})).unwrap_err();
+        assert!(
+            refused.to_string().starts_with("tools[2]: \"")
+                && refused
+                    .to_string()
+                    .contains("is the name of another tool too"),
+            "{refused}"
+        );
+    }
+}
+
 /// Codex's `apply_patch` for the models it knows: a `custom` tool with a
 /// grammar, offered as a function of one string; its call comes back as a
 /// `custom_tool_call` with the input, and is replayed as that function's
