@@ -735,6 +735,20 @@ pub enum OutputItem {
     },
 }
 
+impl OutputItem {
+    /// Marks the item the answer was cut in (by its token limit or a
+    /// filter) `incomplete`, as OpenAI does; the items without a status
+    /// have nothing to mark.
+    pub fn cut(&mut self) {
+        match self {
+            OutputItem::Message { status, .. } | OutputItem::FunctionCall { status, .. } => {
+                *status = "incomplete";
+            }
+            OutputItem::Reasoning { .. } | OutputItem::CustomToolCall { .. } => {}
+        }
+    }
+}
+
 /// `output_text` (with its empty `annotations`), a message's `refusal`,
 /// or `summary_text`.
 #[derive(Debug, Clone, Serialize, PartialEq)]

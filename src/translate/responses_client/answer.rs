@@ -57,6 +57,11 @@ pub fn response(
     }
     let finish = first.finish_reason();
     let (status, incomplete_details) = status(finish);
+    if incomplete_details.is_some()
+        && let Some(last) = output.last_mut()
+    {
+        last.cut();
+    }
     ResponseOut {
         id: identity.response_id.clone(),
         object: "response",

@@ -378,6 +378,18 @@ impl ResponseEncoder {
             self.done.push(done);
         }
         let (status, incomplete_details) = status(self.finish_reason.as_deref());
+        // The last item is the one the answer was cut in: its `.done`
+        // event is among these.
+        if incomplete_details.is_some() {
+            let last_done = events.iter_mut().rev().find_map(|event| match event {
+                StreamEvent::OutputItemDone { item, .. } => Some(item),
+                _ => None,
+            });
+            last_done
+                .into_iter()
+                .chain(self.done.last_mut())
+                .for_each(OutputItem::cut);
+        }
         let mut response = self.snapshot(status);
         response.output = std::mem::take(&mut self.done);
         response.usage = self.usage;

@@ -599,6 +599,23 @@ fn a_cut_answer_is_incomplete_and_an_empty_one_has_an_empty_message() {
         json!({"reason": "max_output_tokens"})
     );
     assert_eq!(out["output"][0]["content"][0]["text"], "");
+    // The item the answer was cut in is incomplete; those before it are not.
+    assert_eq!(out["output"][0]["status"], "incomplete");
+    let out = response(
+        &completion(
+            json!({"content": "Let me look.", "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "f", "arguments": "{\"a\": "}}]}),
+            "length",
+        ),
+        "m",
+        &identity(),
+        &ToolNames::default(),
+        &Echo::default(),
+    );
+    let out = serde_json::to_value(out).unwrap();
+    assert_eq!(out["output"][0]["status"], "completed");
+    assert_eq!(out["output"][1]["type"], "function_call");
+    assert_eq!(out["output"][1]["status"], "incomplete");
 }
 
 /// OpenAI's refusal reaches a Responses client as the message's
@@ -874,6 +891,19 @@ fn a_stream_cut_at_the_output_limit_is_incomplete() {
         last["response"]["incomplete_details"]["reason"],
         "max_output_tokens"
     );
+    // The message it was cut in is incomplete, as it is done and in the
+    // response's output.
+    let done = (events.iter().rev())
+        .map(|e| serde_json::to_value(e).unwrap())
+        .find(|e| e["type"] == "response.output_item.done")
+        .unwrap();
+    assert_eq!(done["item"]["status"], "incomplete");
+    assert_eq!(last["response"]["output"][0]["status"], "incomplete");
+    // A stream that ends as it should has its items completed.
+    let events =
+        streamed(&[json!({"choices": [{"delta": {"content": "a"}, "finish_reason": "stop"}]})]);
+    let last = serde_json::to_value(events.last().unwrap()).unwrap();
+    assert_eq!(last["response"]["output"][0]["status"], "completed");
 }
 
 #[test]
