@@ -556,7 +556,7 @@ fn messages() -> Vec<Sample> {
         refused(
             "other blocks",
             user(json!([{"type": "search_result", "source": "s", "title": "t", "content": []}])),
-            "messages[0]: other blocks are not supported",
+            "messages[0]: a block of type \"search_result\" is not supported",
         ),
         each(
             "tools with input_schema",

@@ -186,7 +186,7 @@ async fn what_the_messages_table_refuses_is_a_400_naming_it() {
                 plain(
                     json!({"messages": [{"role": "user", "content": [{"type": "search_result"}]}]}),
                 ),
-                "messages[0]: other blocks are not supported by clawgate",
+                "messages[0]: a block of type \"search_result\" is not supported by clawgate",
             ),
         ];
         for (body, expected) in cases {

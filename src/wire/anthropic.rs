@@ -456,15 +456,16 @@ pub enum Block {
 }
 
 /// A block the translation has no variant for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Other {
     /// A server tool's call or result (`server_tool_use`,
     /// `web_search_tool_result`, `mcp_tool_use`, ...).
     ServerTool,
     /// Claude Code's tool search naming a tool it loads.
     ToolReference,
-    /// Anything else (`search_result`, `container_upload`, ...).
-    Else,
+    /// Anything else (`search_result`, `container_upload`, ...), by its
+    /// type.
+    Else(Box<str>),
 }
 
 impl Other {
@@ -473,7 +474,7 @@ impl Other {
             "tool_reference" => Other::ToolReference,
             "server_tool_use" | "mcp_tool_use" => Other::ServerTool,
             kind if kind.ends_with("_tool_result") => Other::ServerTool,
-            _ => Other::Else,
+            kind => Other::Else(kind.into()),
         }
     }
 }

@@ -979,7 +979,7 @@ fn user_message<'a>(
                                 seen.mark(match other {
                                     Other::ToolReference => Row::ToolReference,
                                     Other::ServerTool => Row::ServerToolBlocks,
-                                    Other::Else => Row::OtherInToolResult,
+                                    Other::Else(_) => Row::OtherInToolResult,
                                 } as u8);
                                 continue;
                             }
@@ -1031,13 +1031,14 @@ fn part<'b>(
     seen: &mut Seen,
 ) -> Result<Option<PartOut<'b>>, TranslateError> {
     let unsupported = |what| Err(TranslateError::Unsupported { index, what });
-    let refused = |row: Row| {
+    // What a refused row refuses: its name, or the block's own words.
+    let refused = |row: Row, what: Option<String>| {
         let fields::Fate::Refused(instead) = fields::MESSAGES[row as usize].openai else {
             unreachable!("a refused row")
         };
+        let what = what.unwrap_or_else(|| format!("{} are", fields::MESSAGES[row as usize].name));
         Err(TranslateError::Refused(format!(
-            "messages[{index}]: {} are not supported by clawgate: {instead}",
-            fields::MESSAGES[row as usize].name
+            "messages[{index}]: {what} not supported by clawgate: {instead}"
         )))
     };
     Ok(Some(match block {
@@ -1082,7 +1083,7 @@ fn part<'b>(
                 text: Cow::Owned(RawText::from_text(data).into_json()),
             }
         }
-        Block::Document { .. } => return refused(Row::Document),
+        Block::Document { .. } => return refused(Row::Document, None),
         // Thinking belongs to assistant turns: a chat user message has no
         // place for it.
         Block::Thinking { .. } => {
@@ -1104,7 +1105,10 @@ fn part<'b>(
             Row::ToolReference.mark(seen);
             return Ok(None);
         }
-        Block::Unsupported(Other::Else) => return refused(Row::OtherBlock),
+        Block::Unsupported(Other::Else(kind)) => {
+            let what = format!("a block of type {kind:?} is");
+            return refused(Row::OtherBlock, Some(what));
+        }
     }))
 }
 
@@ -1157,7 +1161,7 @@ fn assistant_message<'c>(
             Block::RedactedThinking {} => Row::RedactedThinking.mark(seen),
             Block::Unsupported(Other::ServerTool) => Row::ServerToolBlocks.mark(seen),
             Block::Unsupported(Other::ToolReference) => Row::ToolReference.mark(seen),
-            Block::Unsupported(Other::Else) => Row::OtherBlock.mark(seen),
+            Block::Unsupported(Other::Else(_)) => Row::OtherBlock.mark(seen),
             Block::ToolUse { id, name, input } => {
                 Row::ToolUse.mark(seen);
                 let arguments = match input.get() {

@@ -501,7 +501,7 @@ fn text_documents_pass_and_others_are_refused_by_name() {
     );
     check_refused(
         json!({"messages": [{"role": "user", "content": [{"type": "search_result"}]}]}),
-        "messages[0]: other blocks are not supported by clawgate: send text, image",
+        "messages[0]: a block of type \"search_result\" is not supported by clawgate: send text, image",
     );
     check_refused(
         json!({"messages": [{"role": "tool", "content": "x"}]}),
