@@ -1436,6 +1436,18 @@ fn a_bad_ledger_store_is_a_config_error_that_never_quotes_the_password() {
         "ledger.path: ledger.path is the SQLite ledger's file",
     );
     check(json!({"stores": "postgresql:///c"}), &[], "ledger.stores");
+    // An `@` the PostgreSQL client would end the password at, and look the
+    // rest up as a host.
+    for url in [
+        "postgresql://gw:hun@ter2@localhost:5432/usage",
+        "postgresql://gw@x:hunter2@localhost/usage",
+    ] {
+        check(
+            json!({"store": "${PG_URL}"}),
+            &env(url),
+            "ledger.store: the user or password holds an `@`: write it `%40`",
+        );
+    }
 }
 
 #[test]

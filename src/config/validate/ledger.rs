@@ -90,6 +90,15 @@ pub(super) fn store_url(text: &str) -> Result<StoreUrl, String> {
         };
         return Err(format!("{expected}; found a {scheme}:// URL"));
     }
+    // The PostgreSQL client ends the user and password at their first `@`,
+    // a URL reader at the last: a second would be read as part of the
+    // host, and the password's end shown, logged and looked up as one.
+    let authority = text[scheme.len() + 3..].split(['/', '?']).next();
+    if authority.is_some_and(|authority| authority.matches('@').count() > 1) {
+        return Err(
+            "the user or password holds an `@`: write it `%40` (a URL's `@` ends its user and password)".into(),
+        );
+    }
     let url = parse_url(text).map_err(|e| format!("not a valid URL ({e}); {expected}"))?;
     let mut shown = url.clone();
     if url.password().is_some() {
