@@ -946,3 +946,56 @@ async fn a_kept_clients_status_names_no_budget_of_a_model_it_may_not_use() {
     seen.sort();
     assert_eq!(seen, ["all traffic", "model cheap/m"], "{bob}");
 }
+
+/// A client's key written as its SHA-256 (`sha256:`) is a secret as one
+/// from the environment is: sent as a model, a session or a request's id,
+/// it is echoed by no answer and kept by no log line or access line (the
+/// ledger's row and the sessions' memory keep the access line's names).
+#[tokio::test]
+async fn a_key_written_as_its_sha256_is_never_echoed_logged_or_kept() {
+    let (captured, _guard) = common::log::Captured::start();
+    let mock = healthy_mock().await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"p": {"baseUrl": mock.base_url(),
+            "apiKey": KEY, "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m"}}},
+        "gateway": {"clients": {"alice": {"key": "${ALICE_KEY}"},
+                                "ci": {"key": format!("sha256:{}", sha256_hex(CI))}}},
+    });
+    let gw = gateway_with_env(config, &[("ALICE_KEY", ALICE)]).await;
+    let send =
+        |key: &'static str, model: &'static str, header: Option<(&'static str, &'static str)>| {
+            let mut request = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
+                .bearer_auth(key)
+                .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
+            if let Some((name, value)) = header {
+                request = request.header(name, value);
+            }
+            request.send()
+        };
+    let as_model = send(CI, CI, None).await.unwrap();
+    assert_eq!(as_model.status(), 404);
+    let text = as_model.text().await.unwrap();
+    assert!(!text.contains(CI) && text.contains("[redacted]"), "{text}");
+    let as_id = send(ALICE, "p/m", Some(("x-request-id", CI)))
+        .await
+        .unwrap();
+    assert_eq!(as_id.status(), 200);
+    assert!(header(&as_id, "x-request-id").starts_with("req_"));
+    as_id.text().await.unwrap();
+    let as_session = send(ALICE, "p/m", Some(("x-clawgate-session", CI)))
+        .await
+        .unwrap();
+    assert_eq!(as_session.status(), 200);
+    as_session.text().await.unwrap();
+    let mut log = String::new();
+    for _ in 0..500 {
+        log = serde_json::to_string(&captured.lines()).unwrap();
+        if log.contains("alice/[redacted]#") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(log.contains("alice/[redacted]#"), "{log}");
+    assert!(!log.contains(CI), "{log}");
+}

@@ -11,6 +11,9 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 pub use super::scrub::REDACTED;
 use super::scrub::{MIN_KEY_LEN, Scrubber};
@@ -64,6 +67,9 @@ pub struct Redactor {
     count: usize,
     /// The secrets' search, for texts and relayed bytes.
     scrubber: Scrubber,
+    /// The SHA-256 of the keys known only so (clients written `sha256:`):
+    /// a word of a text whose digest is one is a key.
+    digests: Arc<[[u8; 32]]>,
 }
 
 impl fmt::Debug for Redactor {
@@ -97,7 +103,17 @@ impl Redactor {
         Self {
             scrubber: Scrubber::new(secrets.iter().map(|secret| secret.as_bytes())),
             count: secrets.len(),
+            digests: Arc::default(),
         }
+    }
+
+    /// Also a secret: a word of a text (or its part after a `/`, `=` or
+    /// `:`) whose SHA-256 is one of `digests`, the keys known only by
+    /// theirs. Relayed bytes are not searched so.
+    pub fn with_digests(mut self, digests: Vec<[u8; 32]>) -> Self {
+        self.count += digests.len();
+        self.digests = digests.into();
+        self
     }
 
     /// The streaming scrubber for relayed bytes (answers, stream chunks):
@@ -114,7 +130,11 @@ impl Redactor {
             // A key is replaced whole, so what is left is still UTF-8.
             Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
         };
-        match scrub_shapes(&out) {
+        let out = match scrub_shapes(&out) {
+            Some(cleaned) => Cow::Owned(cleaned),
+            None => out,
+        };
+        match scrub_digests(&out, &self.digests) {
             Some(cleaned) => Cow::Owned(cleaned),
             None => out,
         }
@@ -233,6 +253,53 @@ fn scrub_shapes(text: &str) -> Option<String> {
     })
 }
 
+/// Replaces each word of `text` (a run of characters that are neither
+/// space, quote, bracket, comma, semicolon nor `&`) whose SHA-256 is one of
+/// `digests`, whole or from after a `/`, `=` or `:` in it, with or without
+/// a full stop after it; `None` when there is none. Words shorter than a
+/// client's key (16 characters at least, as the config checks of those it
+/// reads) are not hashed.
+fn scrub_digests(text: &str, digests: &[[u8; 32]]) -> Option<String> {
+    const SHORTEST: usize = 16;
+    if digests.is_empty() {
+        return None;
+    }
+    let is_key = |word: &str| {
+        word.len() >= SHORTEST && digests.contains(&Sha256::digest(word.as_bytes()).into())
+    };
+    let ends_word = |c: char| c.is_whitespace() || c.is_control() || "\"'`<>()[]{},;&".contains(c);
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut start = 0;
+    for (end, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        if !ends_word(c) {
+            continue;
+        }
+        let word = &text[start..end];
+        let starts =
+            std::iter::once(0).chain(word.match_indices(['/', '=', ':']).map(|(i, _)| i + 1));
+        let found = starts.into_iter().find_map(|from| {
+            let part = &word[from..];
+            let stopped = part.trim_end_matches(['.', ':', '!', '?']);
+            [part, stopped]
+                .into_iter()
+                .find(|part| is_key(part))
+                .map(|part| (start + from, start + from + part.len()))
+        });
+        if let Some((from, to)) = found {
+            let buffer = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            buffer.push_str(&text[copied..from]);
+            buffer.push_str(REDACTED);
+            copied = to;
+        }
+        start = end + c.len_utf8();
+    }
+    out.map(|mut buffer| {
+        buffer.push_str(&text[copied..]);
+        buffer
+    })
+}
+
 fn starts_with_ignore_case(haystack: &[u8], prefix: &[u8]) -> bool {
     haystack.len() >= prefix.len() && haystack[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
@@ -321,6 +388,41 @@ mod tests {
                 ("t=x9q7-token;", "t=[redacted];"),
             ],
         );
+    }
+
+    /// A key known only by its SHA-256 (a client written `sha256:`) is
+    /// found as a word, or a word's part after a `/`, `=` or `:`.
+    #[test]
+    fn keys_known_by_their_digest_are_replaced_as_words() {
+        let key = "cikeyzz0123456789abcdefghijkl";
+        let redactor = Redactor::default().with_digests(vec![Sha256::digest(key).into()]);
+        check(
+            &redactor,
+            &[
+                (key, "[redacted]"),
+                ("alice/cikeyzz0123456789abcdefghijkl", "alice/[redacted]"),
+                (
+                    "model \"cikeyzz0123456789abcdefghijkl\" not found.",
+                    "model \"[redacted]\" not found.",
+                ),
+                (
+                    "the key cikeyzz0123456789abcdefghijkl.",
+                    "the key [redacted].",
+                ),
+                (
+                    "/v1?k=cikeyzz0123456789abcdefghijkl&x",
+                    "/v1?k=[redacted]&x",
+                ),
+                ("[cikeyzz0123456789abcdefghijkl, x]", "[[redacted], x]"),
+                // Another word, or the key within one, is not the key.
+                (
+                    "cikeyzz0123456789abcdefghijklm",
+                    "cikeyzz0123456789abcdefghijklm",
+                ),
+                ("plain text", "plain text"),
+            ],
+        );
+        assert!(matches!(redactor.scrub("plain text"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -16,14 +16,17 @@ use super::super::raw::{RawClient, RawClientLimits};
 use super::{Validator, Vars, ledger};
 
 /// The clients of `config` (whose providers and routing are validated):
-/// those under `gateway.clients` and the holder of `gateway.auth.token`.
+/// those under `gateway.clients` and the holder of `gateway.auth.token`;
+/// and the digests of the keys written as theirs (`sha256:`), which are
+/// the only form of those keys the scrubber can know.
 pub(super) fn clients(
     raw: BTreeMap<String, RawClient>,
     config: &Config,
     vars: &Vars,
     v: &mut Validator,
-) -> Clients {
+) -> (Clients, Vec<KeyDigest>) {
     let mut all = Vec::new();
+    let mut hashed = Vec::new();
     // Which client (or the token) each key digest belongs to.
     let mut owners: BTreeMap<KeyDigest, String> = BTreeMap::new();
     if let Some(token) = &config.gateway.auth_token {
@@ -40,6 +43,9 @@ pub(super) fn clients(
         let name: Arc<str> = name.into();
         let key_path = format!("{path}.key");
         let digest = key_digest(raw.key.as_deref(), &key_path, vars, v);
+        if !vars.substituted(&key_path) {
+            hashed.extend(digest);
+        }
         if let Some(digest) = digest {
             if let Some(owner) = owners.get(&digest) {
                 v.error(
@@ -66,7 +72,7 @@ pub(super) fn clients(
             name,
         }));
     }
-    Clients::new(all)
+    (Clients::new(all), hashed)
 }
 
 /// Names are the user's, within what a ledger column, a log field and a

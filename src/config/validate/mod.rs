@@ -502,7 +502,9 @@ pub(super) fn validate(
         ledger: ledger_settings,
         budgets,
     };
-    config.gateway.clients = clients::clients(raw_clients, &config, &vars, &mut v);
+    let hashed;
+    (config.gateway.clients, hashed) = clients::clients(raw_clients, &config, &vars, &mut v);
+    config.redactor = config.redactor.with_digests(hashed);
     if !v.errors.is_empty() {
         return Err(errors(v));
     }
