@@ -633,8 +633,11 @@ async fn without_a_database_usage_is_unavailable_and_a_ledger_change_needs_a_res
         .await
         .unwrap();
     assert_eq!(response.status(), 503);
+    let id = header(&response, "x-request-id").to_string();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "ledger_unavailable", "{body}");
+    // Its body repeats the request's id, as every error body does.
+    assert_eq!(body["error"]["request_id"], id, "{body}");
 
     let mut changed = priced_chain(&primary, &backup, json!({}));
     changed["ledger"] = json!({"retentionDays": 30});

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::ApiError;
-use super::guard::Caller;
+use super::guard::{Caller, request_id};
 use crate::config::ledger::Period;
 use crate::gateway::Gateway;
 use crate::ledger::{ReportError, calendar, query, session};
@@ -159,10 +159,16 @@ fn question(params: &HashMap<String, String>, today: i64) -> Result<query::Query
     })
 }
 
+/// A 503 whose body repeats the request's id, as every error body does.
 fn unavailable(message: String) -> Response {
+    let mut error =
+        json!({"message": message, "type": "upstream_error", "code": "ledger_unavailable"});
+    if let Some(id) = request_id() {
+        error["request_id"] = json!(&*id);
+    }
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"error": {"message": message, "type": "upstream_error", "code": "ledger_unavailable"}})),
+        Json(json!({ "error": error })),
     )
         .into_response()
 }
