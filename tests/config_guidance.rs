@@ -82,6 +82,22 @@ fn a_primary_the_budgets_refuse_is_an_error() {
         errors.contains("gateway.budgets: the primary model moonshot/kimi-k2-turbo has no price, so the budgets refuse it and every request would skip it for the fallbacks (gateway.budgets.unpriced is \"refuse\"); give it a cost in models.providers.moonshot.models (0 if calls to it are free), or set gateway.budgets.unpriced to \"allow\""),
         "{errors}"
     );
+    // A client's budgets likewise, as far as the client may use the chain.
+    let mut client = config.clone();
+    client["gateway"] =
+        json!({"clients": {"dana": {"key": "${DANA_KEY}", "budgets": {"daily": 1.3}}}});
+    let env = [
+        ("MOONSHOT_API_KEY", KEY),
+        ("OPENROUTER_API_KEY", KEY),
+        ("DANA_KEY", "dana-key-0123456789abcdef"),
+    ];
+    let errors = load(&client, &env).unwrap_err();
+    assert!(
+        errors.contains("gateway.clients.dana.budgets: the primary model moonshot/kimi-k2-turbo has no price, so the budgets refuse it and every request would skip it for the fallbacks (gateway.clients.dana.budgets.unpriced is \"refuse\"); give it a cost in models.providers.moonshot.models (0 if calls to it are free), or set gateway.clients.dana.budgets.unpriced to \"allow\""),
+        "{errors}"
+    );
+    client["gateway"]["clients"]["dana"]["models"] = json!(["openrouter/moonshotai/kimi-k2.6"]);
+    load(&client, &env).unwrap();
     // A cost of zero written by the user is free, not unknown.
     config["models"]["providers"]["moonshot"] = json!({"models": [
         {"id": "kimi-k2-turbo", "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0}},

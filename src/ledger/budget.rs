@@ -65,12 +65,18 @@ impl std::fmt::Display for Refusal {
                 }
                 write!(f, "); it resets at {}", state.resets_at)
             }
-            Refusal::Unpriced { budget } => write!(
-                f,
-                "the model has no price, and the {} budget for {} refuses unpriced calls (gateway.budgets.unpriced)",
-                budget.period.key(),
-                budget.describe()
-            ),
+            Refusal::Unpriced { budget } => {
+                write!(
+                    f,
+                    "the model has no price, and the {} budget for {} refuses unpriced calls (",
+                    budget.period.key(),
+                    budget.describe()
+                )?;
+                match &budget.client {
+                    Some(client) => write!(f, "gateway.clients.{client}.budgets.unpriced)"),
+                    None => write!(f, "gateway.budgets.unpriced)"),
+                }
+            }
         }
     }
 }

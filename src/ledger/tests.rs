@@ -317,6 +317,20 @@ fn budgets_refuse_spent_and_unpriced_targets() {
         matches!(refusal, budget::Refusal::Unpriced { .. }),
         "{refusal}"
     );
+    assert!(
+        (refusal.to_string()).ends_with("refuses unpriced calls (gateway.budgets.unpriced)"),
+        "{refusal}"
+    );
+    // A client's budget names the client's setting.
+    let budget::Refusal::Unpriced { mut budget } = refusal else {
+        unreachable!()
+    };
+    budget.client = Some("dana".into());
+    let refusal = budget::Refusal::Unpriced { budget }.to_string();
+    assert!(
+        refusal.ends_with("(gateway.clients.dana.budgets.unpriced)"),
+        "{refusal}"
+    );
 
     let now = millis(ledger.now());
     ledger.record(row(now, Some("paid/m"), Some(1.0)), &[&config.budgets]);

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 
-use super::super::Config;
 use super::super::clients::{
     ANONYMOUS, AllowedModels, Client, Clients, KeyDigest, RateLimits, TOKEN_CLIENT, digest,
     too_short,
 };
 use super::super::raw::{RawClient, RawClientLimits};
+use super::super::{Config, ModelRef};
 use super::{Validator, Vars, ledger};
 
 /// The clients of `config` (whose providers and routing are validated):
@@ -56,18 +56,23 @@ pub(super) fn clients(
                 owners.insert(digest, key_path.clone());
             }
         }
+        let models = (raw.models).map(|written| allowed_models(written, &path, config, v));
+        // The default chain as this client may use it.
+        let chain: Vec<&ModelRef> = (config.routing.refs())
+            .filter(|model_ref| models.as_ref().is_none_or(|m| m.allows(model_ref)))
+            .collect();
         all.push(Arc::new(Client {
             digest,
             admin: raw.admin.unwrap_or(false),
-            models: (raw.models).map(|written| allowed_models(written, &path, config, v)),
             budgets: ledger::budgets(
                 raw.budgets,
                 &format!("{path}.budgets"),
                 Some(name.clone()),
                 &config.providers,
-                &[],
+                &chain,
                 v,
             ),
+            models,
             limits: limits(&raw.limits, &path, v),
             name,
         }));

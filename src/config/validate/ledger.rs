@@ -179,7 +179,8 @@ pub(super) fn store_password(url: &StoreUrl) -> Option<String> {
 /// The budgets at `path` (`gateway.budgets`, or a client's with its name
 /// as `client`).
 ///
-/// `chain`: the default chain. Budgets that refuse its primary for want of
+/// `chain`: the default chain (as far as `client` may use it). Budgets
+/// that refuse its primary for want of
 /// a price are an error, not a warning: every request would skip it and
 /// pay the fallbacks; a fallback they refuse is a warning. (Any other
 /// model a client names is refused with the same reason when asked for.)
@@ -272,9 +273,9 @@ pub(super) fn budgets(
         {
             refused.remove(0);
             v.error(
-                "gateway.budgets",
+                path,
                 format!(
-                    "the primary model {primary} has no price, so the budgets refuse it and every request would skip it for the fallbacks (gateway.budgets.unpriced is \"refuse\"); give it a cost in models.providers.{}.models (0 if calls to it are free), or set gateway.budgets.unpriced to \"allow\"",
+                    "the primary model {primary} has no price, so the budgets refuse it and every request would skip it for the fallbacks ({path}.unpriced is \"refuse\"); give it a cost in models.providers.{}.models (0 if calls to it are free), or set {path}.unpriced to \"allow\"",
                     primary.provider()
                 ),
             );
