@@ -785,6 +785,47 @@ async fn the_betas_of_what_a_known_dialect_is_not_sent_go_with_it_named() {
     );
 }
 
+/// Kimi Coding with thinking off: the thinking of every replayed turn is
+/// taken away, a turn without calls too, and named; what is named is what
+/// goes (a `redacted_thinking` block, which the rules do not take, goes).
+#[tokio::test]
+async fn thinking_taken_from_replayed_turns_is_taken_where_it_is_named() {
+    let mock = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"p": {
+            "baseUrl": base_url(&mock, ANTHROPIC), "apiKey": KEY, "api": ANTHROPIC,
+            "dialect": "kimi-coding", "models": [{"id": "m", "reasoning": true, "maxTokens": 2048}]}}},
+        "agents": {"defaults": {"model": "p/m"}},
+    }))
+    .await;
+    let thinking = json!({"type": "thinking", "thinking": "t", "signature": "s"});
+    let redacted = json!({"type": "redacted_thinking", "data": "ENCRYPTED"});
+    let body = json!({"model": "p/m", "max_tokens": 1000, "thinking": {"type": "disabled"},
+        "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [thinking, redacted, {"type": "text", "text": "a"}]},
+            {"role": "user", "content": "q2"},
+            {"role": "assistant", "content": [thinking, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}]}]});
+    let response = gw.messages(body).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        dropped(&response).iter().any(|n| n == "thinking blocks"),
+        "{:?}",
+        dropped(&response)
+    );
+    let sent = &mock.requests()[0]["body"]["messages"];
+    assert_eq!(
+        sent[1]["content"],
+        json!([redacted, {"type": "text", "text": "a"}])
+    );
+    assert_eq!(
+        sent[3]["content"],
+        json!([{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}])
+    );
+}
+
 #[tokio::test]
 async fn a_chat_messages_member_no_row_names_goes_to_a_chat_provider_and_is_named_on_the_anthropic_transport()
  {

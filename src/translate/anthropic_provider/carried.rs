@@ -13,8 +13,6 @@
 //! place of the client's (Kimi's, repeated across turns), on its
 //! `tool_use` and `tool_result` blocks.
 
-use std::borrow::Cow;
-
 use serde_json::{Map, Value, json};
 
 use crate::translate::decisions::{CallId, Decisions, ToolChoice, Tools};
@@ -37,8 +35,8 @@ pub struct Carried {
     /// The tool choice the rules set (a forced one relaxed while
     /// thinking, K3's named tool as `required`), in Messages' shape.
     tool_choice: Option<Value>,
-    /// The reasoning given back to (or taken from) replayed tool-call
-    /// turns, in the order of the turns.
+    /// The reasoning given back to (or taken from) replayed turns, in the
+    /// order of the turns.
     reasoning: Vec<GivenReasoning>,
     /// Every tool-call id of the body as the rules send it, when they
     /// change one: all of them, so that each result still names its
@@ -61,16 +59,15 @@ struct BlockId {
     id: String,
 }
 
-/// The reasoning the plan gives one replayed assistant turn with tool
-/// calls: the n-th such turn of the request model is the n-th of the
-/// client's body, whose first call has the same id (the body's decoded,
-/// as the model holds it). Ids alone do not say which turn is which:
-/// Kimi's repeat across turns (`functions.read:0` in every one).
+/// The reasoning the plan gives one replayed assistant turn, or takes
+/// from it: the turn is found by its place in the client's body (the
+/// request model's turns know it), so that neither ids (Kimi's repeat
+/// across turns: `functions.read:0` in every one) nor turns without calls
+/// can mislead it.
 #[derive(Debug, Clone)]
 struct GivenReasoning {
-    /// Its place among the turns with tool calls.
-    turn: usize,
-    first_call: String,
+    /// The body's message (its index in `messages`).
+    message: usize,
     /// Given back, or (`None`) taken away.
     text: Option<String>,
 }
@@ -197,72 +194,42 @@ impl Carried {
         }
     }
 
-    /// The reasoning of each turn, on the turn of the same place and first
-    /// call of the body's `messages`, when the tree holds them (a
-    /// target's rewrite read them); else the passthrough gives it turn by
-    /// turn ([`Self::reasoning_for`]).
+    /// The reasoning of each turn, on its message of the body's
+    /// `messages`, when the tree holds them (a target's rewrite read
+    /// them); else the passthrough gives it turn by turn
+    /// ([`Self::reasoning`]).
     fn give_reasoning_in(&self, body: &mut Map<String, Value>) {
-        if self.reasoning.is_empty() {
-            return;
-        }
         let Some(Value::Array(messages)) = body.get_mut("messages") else {
             return;
         };
-        let turns = (messages.iter().enumerate())
-            .filter(|(_, message)| message["role"] == "assistant")
-            .map(|(index, message)| (index, first_call(message).map(Cow::Borrowed)));
-        for (index, text) in self.reasoning_for(turns) {
-            super::passthrough::give_reasoning(&mut messages[index], text);
+        for (index, text) in self.reasoning() {
+            match messages.get_mut(index) {
+                Some(message) if message["role"] == "assistant" => {
+                    super::passthrough::give_reasoning(message, text);
+                }
+                _ => {}
+            }
         }
     }
 
-    /// The reasoning the plan gives the replayed tool-call turns among
-    /// `turns` (each assistant message's index, with the id of its first
-    /// `tool_use` when it has one, in order): the turns of the same place
-    /// and first call, each with the text it is given (`None`: its
-    /// thinking taken away).
-    pub fn reasoning_for<'t>(
-        &self,
-        turns: impl Iterator<Item = (usize, Option<Cow<'t, str>>)>,
-    ) -> Vec<(usize, Option<&str>)> {
-        let mut taken = Vec::new();
-        let calls = turns.filter_map(|(index, first)| Some((index, first?)));
-        let mut given = self.reasoning.iter().peekable();
-        for (turn, (index, id)) in calls.enumerate() {
-            if given.peek().is_none() {
-                break;
-            }
-            let Some(reasoning) = given.next_if(|given| given.turn == turn) else {
-                continue;
-            };
-            if ids::decode(&id) == reasoning.first_call.as_str() {
-                taken.push((index, reasoning.text.as_deref()));
-            }
-        }
-        taken
+    /// The body's messages the plan gives reasoning back to, each with
+    /// its text, or (`None`) takes it from.
+    pub fn reasoning(&self) -> impl Iterator<Item = (usize, Option<&str>)> {
+        (self.reasoning.iter()).map(|given| (given.message, given.text.as_deref()))
     }
 }
 
 /// The reasoning the plan gives back to (or takes from) the request
-/// model's replayed tool-call turns, by the turn's place among them.
+/// model's replayed turns, each on the body's message it came from.
 fn reasoning(decided: &Decisions, request: &dyn Facts) -> Vec<GivenReasoning> {
-    let mut given = Vec::new();
-    if decided.turns.is_empty() {
-        return given;
-    }
-    let turns = (request.messages().iter().enumerate())
-        .filter_map(|(index, message)| Some((index, message.tool_call_ids.first()?)));
-    for (turn, (index, first_call)) in turns.enumerate() {
-        let Some(reasoning) = decided.turns.get(&index).and_then(|t| t.reasoning.as_ref()) else {
-            continue;
-        };
-        given.push(GivenReasoning {
-            turn,
-            first_call: first_call.clone(),
-            text: reasoning.text().map(str::to_string),
-        });
-    }
-    given
+    (decided.turns.iter())
+        .filter_map(|(&index, turn)| {
+            Some(GivenReasoning {
+                message: request.origin(index).unwrap_or(index),
+                text: turn.reasoning.as_ref()?.text().map(str::to_string),
+            })
+        })
+        .collect()
 }
 
 /// Each tool-call id of the body's blocks as the rules send it, when they
@@ -325,15 +292,6 @@ fn block_ids(decided: &Decisions, request: &dyn Facts) -> Vec<BlockId> {
     ids
 }
 
-/// The id of the first `tool_use` of an assistant `message`.
-fn first_call(message: &Value) -> Option<&str> {
-    message["content"]
-        .as_array()?
-        .iter()
-        .find(|block| block["type"] == "tool_use")?["id"]
-        .as_str()
-}
-
 #[cfg(test)]
 mod tests {
     use crate::wire::openai::ChatRequest;
@@ -344,8 +302,8 @@ mod tests {
     use crate::translate::decisions::{Schema, TurnReasoning};
 
     /// The plan's edits rendered on a passed-through body: sampling, the
-    /// tools' schemas by name, reasoning given to (or taken from) the
-    /// replayed turn whose first call has the id the request model gives.
+    /// tools' schemas by name, reasoning given to (or taken from) each
+    /// replayed turn the plan names.
     #[test]
     fn a_passed_through_body_takes_the_plans_edits() {
         use serde_json::json;
@@ -421,11 +379,9 @@ mod tests {
         // A turn that has its own thinking keeps it.
         let out = render(body(true, false));
         assert_eq!(out["messages"][1], turn("call_1", true));
-        // Bad input: turns the request model does not know, or whose
-        // content is not blocks, are left alone.
+        // Bad input: a turn whose content is not blocks is left alone.
         let mut odd = body(false, false);
         odd["messages"][1] = json!({"role": "assistant", "content": "text"});
-        odd["messages"][3] = turn("call_9", true);
         let out = render(odd.clone());
         assert_eq!(out["messages"], odd["messages"]);
     }

@@ -154,15 +154,14 @@ fn edit_turns(source: &Bytes, messages: &Items, carried: &Carried, edits: &mut E
         let member = Member::last(members, key)?;
         serde_json::from_slice::<Cow<str>>(&source[member.value.clone()]).ok()
     };
-    let turns = (messages.iter().enumerate()).filter_map(|(index, message)| {
-        (text(message.members()?, "role")? == "assistant").then_some(())?;
-        let first_call = (message.nested().into_iter().flatten())
-            .filter_map(|block| block.members())
-            .find(|block| text(block, "type").is_some_and(|kind| kind == "tool_use"))
-            .and_then(|block| text(block, "id"));
-        Some((index, first_call))
-    });
-    let given = carried.reasoning_for(turns);
+    // An assistant turn's only: the plan gives none to another.
+    let assistant = |index: usize| {
+        (messages.get(index).and_then(|message| message.members()))
+            .is_some_and(|members| text(members, "role").is_some_and(|role| role == "assistant"))
+    };
+    let given: Vec<(usize, Option<&str>)> = (carried.reasoning())
+        .filter(|(index, _)| assistant(*index))
+        .collect();
     let mut edited: Vec<usize> = (given.iter().map(|(index, _)| *index))
         .chain(carried.renamed_messages())
         .collect();
@@ -327,14 +326,15 @@ fn keep_client_tools(body: &mut Map<String, Value>) {
 }
 
 /// A replayed assistant `turn` given `reasoning` as a `thinking` block
-/// first (signature empty, as on the translated path) when it has none,
-/// or, with `None`, its thinking blocks taken away; whether that changed
-/// it.
+/// first (signature empty, as on the translated path) when it has no
+/// thinking of either kind, or, with `None`, its `thinking` blocks taken
+/// away (the reasoning the request model knows, and the plan names; a
+/// `redacted_thinking` block is neither); whether that changed it.
 pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) -> bool {
     let Some(blocks) = turn.get_mut("content").and_then(Value::as_array_mut) else {
         return false;
     };
-    let is_thinking = |block: &Value| {
+    let thinks = |block: &Value| {
         matches!(
             block["type"].as_str(),
             Some("thinking" | "redacted_thinking")
@@ -342,12 +342,12 @@ pub fn give_reasoning(turn: &mut Value, reasoning: Option<&str>) -> bool {
     };
     let before = blocks.len();
     match reasoning {
-        Some(_) if blocks.iter().any(is_thinking) => {}
+        Some(_) if blocks.iter().any(thinks) => {}
         Some(text) => blocks.insert(
             0,
             json!({"type": "thinking", "thinking": text, "signature": ""}),
         ),
-        None => blocks.retain(|block| !is_thinking(block)),
+        None => blocks.retain(|block| block["type"] != "thinking"),
     }
     blocks.len() != before
 }
