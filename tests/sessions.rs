@@ -340,6 +340,30 @@ async fn a_compaction_that_rewrites_message_3_is_a_messages_break() {
     assert!(breaks(&gw, "messages").await > before);
 }
 
+/// The turn before is the last one to the same place of the chain,
+/// however the client names it: `default`, then the model's own ref.
+#[tokio::test]
+async fn a_turn_to_the_same_model_by_another_name_is_compared_with_the_one_before() {
+    let (captured, _guard) = Captured::start();
+    let mock = healthy_mock().await;
+    let gw = one_target(&mock, json!({})).await;
+    let before = breaks(&gw, "system").await;
+    let named = [("x-clawgate-session", "renamed-1")];
+    let mut first = chat(&[], vec![user("one")]);
+    first["model"] = json!("default");
+    send(&gw, "/v1/chat/completions", &named, first).await;
+    let mut second = chat(&[], vec![user("one"), assistant("a"), user("two")]);
+    second["model"] = json!("p/m");
+    second["messages"][0]["content"] = json!("You are another agent.");
+    send(&gw, "/v1/chat/completions", &named, second).await;
+    let (_, cause) = line(&captured, 2).await;
+    assert!(
+        cause.as_deref().is_some_and(|c| c.starts_with("system")),
+        "{cause:?}"
+    );
+    assert!(breaks(&gw, "system").await > before);
+}
+
 #[tokio::test]
 async fn a_messages_break_is_named_by_the_messages_clients_own_index() {
     let (captured, _guard) = Captured::start();

@@ -302,10 +302,19 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     if let (Some(sessions), Some((key, conversation))) = (sessions, found) {
         // Message indices after the system prompt, as the turn counts them.
         let system = conversation.system.len();
+        // The place the chain starts at (a pool, or a model), however the
+        // client named it: the provider's cache is that place's.
+        let place = match chain.as_deref().ok().and_then(<[_]>::first) {
+            Some(Target {
+                pool: Some(pool), ..
+            }) => Cow::Owned(format!("pool {pool}")),
+            Some(first) => Cow::Borrowed(first.model_ref.as_str()),
+            None => Cow::Borrowed(request.facts().model().unwrap_or_default()),
+        };
         let whose = session::Whose {
             session: key.clone(),
             client: &client.name,
-            model: request.facts().model().unwrap_or_default(),
+            model: &place,
         };
         let turn = sessions.turn(
             whose,

@@ -197,7 +197,8 @@ pub struct Sessions {
     inner: Mutex<Inner>,
 }
 
-/// Whose a turn is: its session, its client and the model it asked for.
+/// Whose a turn is: its session, its client and the place of the chain
+/// it goes to (a model, or a pool), however the client named it.
 #[derive(Debug, Clone)]
 pub struct Whose<'a> {
     pub session: Arc<str>,
@@ -209,8 +210,8 @@ pub struct Whose<'a> {
 #[derive(Debug, Clone)]
 pub struct Turn {
     pub session: Arc<str>,
-    /// The model the client asked for: the turn before is the session's
-    /// last turn to the same model.
+    /// The place of the chain it goes to: the turn before is the
+    /// session's last turn to the same place.
     model: Arc<str>,
     /// What changed first, when the turn did not extend the one before.
     pub prefix_break: Option<Break>,
