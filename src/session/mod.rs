@@ -271,8 +271,8 @@ impl Sessions {
     }
 
     /// The turn `conversation` of `session` (of `client`) to `model` (the
-    /// one the client asked for), compared with the session's turn before
-    /// to that model, and kept in its place. `restored` says whether the
+    /// place of the chain it goes to), compared with the session's turn
+    /// before to that place, and kept in its place. `restored` says whether the
     /// reasoning cache gave back the reasoning of a message (by its index
     /// after the system prompt); `tools` splits the request's tool list,
     /// called only for a new session or a changed list, outside the lock.
