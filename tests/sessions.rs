@@ -164,8 +164,9 @@ async fn each_conversation_gets_one_session_from_what_its_client_sends_or_its_st
         "anonymous/019a-codex"
     );
 
-    // clawgate's own header, bad, is refused with a 400 naming it.
-    for bad in ["two words", long.as_str()] {
+    // clawgate's own header, bad, is refused with a 400 naming it; so is
+    // one that would join a derived session.
+    for bad in ["two words", long.as_str(), "~1e6c5678f9072374"] {
         let (status, text) = send(
             &gw,
             "/v1/chat/completions",

@@ -6,7 +6,8 @@
 //! whose session part is taken; any client's `prompt_cache_key`). Never
 //! `user`: it names a person, not a conversation.
 //!
-//! A value is 1 to [`MAX_LEN`] visible ASCII characters. One that is not
+//! A value is 1 to [`MAX_LEN`] visible ASCII characters, not starting
+//! with `~` (a derived id's mark). One that is not
 //! is refused with a 400 naming the header when it came in
 //! `x-clawgate-session` (the client asked clawgate for that session, and
 //! would otherwise be counted in another without knowing it), and passed
@@ -38,15 +39,18 @@ pub struct Named<'r> {
 /// Why a named session was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "`{from}` must be 1 to {MAX_LEN} visible ASCII characters (letters, digits, punctuation; no spaces or controls)"
+    "`{from}` must be 1 to {MAX_LEN} visible ASCII characters (letters, digits, punctuation; no spaces or controls), not starting with `~`, which marks the ids clawgate derives"
 )]
 pub struct Invalid {
     pub from: &'static str,
 }
 
-/// Whether `id` can name a session.
+/// Whether `id` can name a session: a derived one starts with `~`, so a
+/// client's never does (it would join the conversation derived so).
 pub fn valid(id: &[u8]) -> bool {
-    (1..=MAX_LEN).contains(&id.len()) && id.iter().all(|b| (0x21..=0x7e).contains(b))
+    (1..=MAX_LEN).contains(&id.len())
+        && id.first() != Some(&b'~')
+        && id.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
 /// The session the headers name: `Err` when `x-clawgate-session` is
@@ -135,7 +139,13 @@ mod tests {
         assert_eq!(found(&[]).0, Ok(None));
 
         let long = "x".repeat(MAX_LEN + 1);
-        for bad in ["", "two words", "tab\there", long.as_str()] {
+        for bad in [
+            "",
+            "two words",
+            "tab\there",
+            long.as_str(),
+            "~1e6c5678f9072374",
+        ] {
             let (got, _) = found(&[("x-clawgate-session", bad)]);
             assert_eq!(
                 got,
