@@ -325,7 +325,7 @@ async fn with_openrouter(mock: &MockServer) -> TestGateway {
     gateway(json!({
         "models": {"mode": "replace", "providers": {
             "openrouter": {"baseUrl": mock.base_url(), "apiKey": KEY, "api": OPENAI, "models": [
-                {"id": "anthropic/claude-sonnet-4.5", "reasoning": true},
+                {"id": "anthropic/claude-sonnet-4.5", "reasoning": true, "input": ["text", "image"]},
                 {"id": "openai/gpt-5", "reasoning": true}]},
             "plain": {"baseUrl": mock.base_url(), "apiKey": KEY, "api": OPENAI,
                       "models": [{"id": "m", "reasoning": true}]}}},
@@ -409,9 +409,32 @@ async fn openrouter_takes_a_messages_clients_cache_marks_and_budget_where_its_mo
 
     // A mark on a tool has no place on OpenRouter's chat API.
     let mut body = marked_messages("openrouter/anthropic/claude-sonnet-4.5");
-    body["tools"][0]["cache_control"] = mark;
+    body["tools"][0]["cache_control"] = mark.clone();
     let response = gw.messages(body).await;
     assert_eq!(dropped(&response), ["cache_control"]);
+
+    // A marked tool result with an image (Claude Code's screenshot): the
+    // image follows as a user message of its own, and the mark stays on
+    // the result's text.
+    let image = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}});
+    let body = json!({"model": "openrouter/anthropic/claude-sonnet-4.5", "max_tokens": 100,
+        "tools": [{"name": "shot", "input_schema": {"type": "object"}}],
+        "messages": [
+            {"role": "user", "content": "look"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "shot", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                "content": [{"type": "text", "text": "R2"}, image], "cache_control": mark}]}]});
+    let response = gw.messages(body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(dropped(&response), Vec::<String>::new());
+    let sent = mock.requests().pop().unwrap();
+    let sent = &sent["body"]["messages"];
+    assert_eq!(
+        sent[2],
+        json!({"role": "tool", "tool_call_id": "t1", "content": [
+            {"type": "text", "text": "R2", "cache_control": mark}]})
+    );
+    assert_eq!(sent[3]["role"], "user");
 }
 
 #[tokio::test]

@@ -439,24 +439,14 @@ fn turn(message: &Out<'_>) -> Turn {
             .as_bytes(),
     );
     let mut content = Fingerprint::default();
-    let mut holds_text = false;
     let mut piece = |text: &[u8]| content.piece(text);
     match &message.content {
-        chat_body::Content::Text(text) => {
-            piece(text.get().as_bytes());
-            holds_text = !is_empty(text);
-        }
-        chat_body::Content::Raw(text) => {
-            piece(text.get().as_bytes());
-            holds_text = text.get().starts_with('"') && !is_empty(text);
-        }
+        chat_body::Content::Text(text) => piece(text.get().as_bytes()),
+        chat_body::Content::Raw(text) => piece(text.get().as_bytes()),
         chat_body::Content::Parts(parts) => {
             for part in parts {
                 match part {
-                    PartOut::Text { text } => {
-                        piece(text.get().as_bytes());
-                        holds_text = true;
-                    }
+                    PartOut::Text { text } => piece(text.get().as_bytes()),
                     PartOut::ImageUrl { image_url } => piece(image_url.url.as_bytes()),
                 }
             }
@@ -482,9 +472,20 @@ fn turn(message: &Out<'_>) -> Turn {
     Turn {
         hash: whole.finish(),
         content_hash: Some(content.finish()),
-        holds_text,
+        holds_text: holds_text(message),
         calls,
         origin: None,
+    }
+}
+
+/// Whether a chat message holds text (a cache mark's place).
+fn holds_text(message: &Out<'_>) -> bool {
+    match &message.content {
+        chat_body::Content::Text(text) => !is_empty(text),
+        chat_body::Content::Raw(text) => text.get().starts_with('"') && !is_empty(text),
+        chat_body::Content::Parts(parts) => {
+            (parts.iter()).any(|part| matches!(part, PartOut::Text { .. }))
+        }
     }
 }
 
@@ -688,10 +689,13 @@ fn write<'a>(
         }) = &message.content
         {
             // The breakpoint ends the turn: on the last chat message made
-            // of it.
-            match messages.len() {
-                len if len > before => native.cache_marks.push((len - 1, Arc::from(mark.clone()))),
-                _ => native.unplaced_marks = true,
+            // of it that holds text (a tool result's, not the images after
+            // it), else its last.
+            let made = before..messages.len();
+            let last = (made.clone().rev()).find(|&at| holds_text(&messages[at]));
+            match last.or(made.last()) {
+                Some(at) => native.cache_marks.push((at, Arc::from(mark.clone()))),
+                None => native.unplaced_marks = true,
             }
         }
     }
