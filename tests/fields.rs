@@ -1576,7 +1576,37 @@ async fn thinking_written_for_anthropic_has_a_budget_its_api_takes() {
             vec![],
         ),
     ];
-    for (dialect, body, sent, named) in cases {
+    // Nor with a forced call or the client's own sampling, which go on.
+    let tools =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    let mut asks = Vec::new();
+    for (key, value) in [
+        ("tool_choice", json!("required")),
+        (
+            "tool_choice",
+            json!({"type": "function", "function": {"name": "f"}}),
+        ),
+        ("temperature", json!(0.3)),
+        ("top_p", json!(0.5)),
+    ] {
+        let mut body = ask(4000, enabled.clone());
+        body["tools"] = tools.clone();
+        body[key] = value;
+        asks.push((
+            "openai",
+            body,
+            json!({"type": "disabled"}),
+            vec!["thinking"],
+        ));
+    }
+    let mut kept = ask(4000, enabled.clone());
+    kept["temperature"] = json!(1);
+    kept["top_p"] = json!(0.95);
+    kept["tools"] = tools;
+    kept["tool_choice"] = json!("auto");
+    let on = json!({"type": "enabled", "budget_tokens": 2000});
+    asks.push(("openai", kept, on, vec![]));
+    for (dialect, body, sent, named) in cases.into_iter().chain(asks) {
         let mock = healthy_mock().await;
         let gw = gateway(json!({
             "models": {"mode": "replace", "providers": {"p": {

@@ -28,7 +28,9 @@ use serde_json::{Value, json};
 use crate::capabilities::{Api, Dialect, MaxTokensField, ThinkingLevel, ThinkingSwitch};
 use crate::config::Target;
 use crate::translate::anthropic_provider::{self, Carried, MessagesPlan};
-use crate::translate::decisions::{CallId, Decisions, Limit, Reasoning, Switch, Turn, Usage};
+use crate::translate::decisions::{
+    CallId, Decisions, Limit, Reasoning, Switch, ToolChoice, Turn, Usage,
+};
 use crate::wire::facts::Facts;
 use crate::wire::request::{ClientRequest, Native};
 
@@ -176,13 +178,15 @@ fn messages_body(draft: &mut Draft, target: &Target) {
         ThinkingSwitch::On if as_sent => ThinkingSwitch::OwnOn,
         decided => decided,
     };
-    // Thinking the gateway writes takes a budget Anthropic's API accepts:
-    // at least 1,024 and below `max_tokens`; where none fits, it is
-    // written off, and the thinking asked for is named. (Kimi Coding's
-    // endpoint is not known to hold the minimum: its budget is as above.)
+    // Thinking the gateway writes is written where Anthropic's API takes
+    // it: a budget of at least 1,024 and below `max_tokens`, no forced
+    // call, and no sampling of the client's own but a `top_p` of 0.95 or
+    // more; else it is written off, and the thinking asked for is named:
+    // the call and the sampling are what the client asked of the answer.
+    // (Kimi Coding's rules are their own: a budget as above.)
     if thinking == ThinkingSwitch::On && !target.provider.dialect.is_kimi() {
         budget = budget.max(MIN_THINKING_BUDGET);
-        if budget >= max_tokens {
+        if budget >= max_tokens || forces_a_call(draft, target) || samples_apart(draft) {
             thinking = ThinkingSwitch::Off;
             draft.decided.thinking = Some(Switch {
                 on: false,
@@ -196,6 +200,36 @@ fn messages_body(draft: &mut Draft, target: &Target) {
     plan.budget = budget;
     plan.without_billing_header = true;
     plan.thinking = thinking;
+}
+
+/// Whether the target is sent a tool choice that forces a call:
+/// `required`, a named function, or an allow-list whose mode is
+/// `required`, with a tool to call.
+fn forces_a_call(draft: &Draft, target: &Target) -> bool {
+    if !draft.offers_tools(target) || draft.decided.removes("tool_choice") {
+        return false;
+    }
+    match draft.decided.tool_choice {
+        Some(choice) => choice == ToolChoice::Required,
+        None => draft.given("tool_choice").is_some_and(|choice| {
+            choice == "required"
+                || choice["type"] == "function"
+                || (choice["type"] == "allowed_tools"
+                    && choice["allowed_tools"]["mode"] == "required")
+        }),
+    }
+}
+
+/// Whether the target is sent sampling Anthropic's API does not take with
+/// thinking: a `temperature` other than 1, a `top_k`, a `top_p` below
+/// 0.95.
+fn samples_apart(draft: &Draft) -> bool {
+    let sent =
+        |key| (draft.given(key)).filter(|value| !value.is_null() && !draft.decided.removes(key));
+    let number = |key| sent(key).as_ref().and_then(Value::as_f64);
+    number("temperature").is_some_and(|t| t != 1.0)
+        || sent("top_k").is_some()
+        || number("top_p").is_some_and(|p| p < 0.95)
 }
 
 /// The thinking the rules wrote in the target's own words (a `thinking`

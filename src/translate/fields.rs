@@ -145,7 +145,7 @@ const PROMPT_CACHE_KEY: &str = "sent as `prompt_cache_key`: honoured by OpenAI a
 /// (`providers::thinking_budget`).
 macro_rules! half_budget {
     () => {
-        "a budget of half `max_tokens`, at least 1,024, below `max_tokens`; where none fits (`max_tokens` of 1,024 or less), thinking off, named (on Kimi Coding, one less than `max_tokens`)"
+        "a budget of half `max_tokens`, at least 1,024, below `max_tokens`; where none fits (`max_tokens` of 1,024 or less), or with a forced call or sampling Anthropic's API refuses with thinking (see providers.md), thinking off, named (on Kimi Coding, one less than `max_tokens`)"
     };
 }
 
@@ -233,7 +233,7 @@ table! {
         Safeguards => "safeguards", Field, Refused(SAFEGUARDS), Refused(SAFEGUARDS);
         ServiceTier => "service_tier", Field, Dropped("an Anthropic tier"), Carried;
         AnthropicBeta => "anthropic-beta", Header, Dropped("chat providers take no betas"), Carried;
-        CacheControl => "cache_control", Block, Planned("OpenRouter's `anthropic/*` and `google/*` models: on a text part holding the marked turn's (or system prompt's) last text, the turn's texts being joined into one (a mark on a tool is dropped); the other chat providers get no marks (Moonshot and Kimi cache on their own)"), Carried;
+        CacheControl => "cache_control", Block, Planned("OpenRouter's `anthropic/*` and `google/*` models: on a text part holding the marked turn's (or system prompt's) last text, the turn's texts being joined into one (a tool result's text where its images follow it in a user message of their own; a mark on a tool is dropped); the other chat providers get no marks (Moonshot and Kimi cache on their own)"), Carried;
         SystemRole => "role: system messages", Block, Translated("system messages where they stand"), Carried;
         Text => "text blocks", Block, Translated("message text (a turn's texts joined by a blank line)"), Carried;
         Citations => "citations on text blocks", Block, Dropped("chat text has no citations"), Carried;
