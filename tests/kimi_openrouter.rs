@@ -42,3 +42,20 @@ async fn a_models_provider_pins_reach_openrouters_body() {
         own
     );
 }
+
+/// OpenRouter's router, `openrouter/auto` as OpenClaw writes the ref (the
+/// catalog's `auto`), is sent as the id OpenRouter takes for it.
+#[tokio::test]
+async fn openrouters_auto_router_is_sent_by_its_own_id() {
+    let openrouter = healthy_mock().await;
+    let gw = gateway(json!({
+        "models": {"providers": {"openrouter": {"baseUrl": openrouter.base_url(), "apiKey": KEY}}},
+        "agents": {"defaults": {"model": "openrouter/auto"}},
+    }))
+    .await;
+    let response = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clawgate-model"), "openrouter/auto");
+    let sent = openrouter.requests().pop().unwrap();
+    assert_eq!(sent["body"]["model"], "openrouter/auto");
+}

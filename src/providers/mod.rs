@@ -113,7 +113,10 @@ fn rules(
     no_choice_without_tools(&mut draft, target);
     developer_role(&mut draft, target);
     streamed_usage(&mut draft, target);
-    draft.decided.model = target.model.id.clone();
+    draft.decided.model = match target.provider.dialect {
+        Dialect::OpenRouter => openrouter::model_id(&target.model.id).to_string(),
+        _ => target.model.id.clone(),
+    };
     if target.provider.api == Api::AnthropicMessages {
         if !target.provider.dialect.is_kimi() {
             // Messages refuses a repeated `tool_use` id; Kimi's rules make

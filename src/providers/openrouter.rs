@@ -11,6 +11,16 @@ use crate::config::Target;
 use crate::translate::decisions::{CacheMark, Reasoning};
 use crate::translate::fields;
 
+/// The id OpenRouter is sent for a model's: its router, `auto` in the
+/// catalog (the ref `openrouter/auto`, as OpenClaw writes it), is
+/// `openrouter/auto` on its API.
+pub fn model_id(id: &str) -> &str {
+    match id {
+        "auto" => "openrouter/auto",
+        id => id,
+    }
+}
+
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let client_reasoning = draft.request().contains("reasoning");
     draft.remove("reasoning_effort");
