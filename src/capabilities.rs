@@ -148,6 +148,17 @@ impl Dialect {
     }
 }
 
+/// The other names a provider reads the header `name` under: OpenRouter
+/// takes its title as `X-OpenRouter-Title` or, its older spelling,
+/// `X-Title`.
+pub fn same_header(name: &str) -> &'static [&'static str] {
+    match name {
+        "x-title" => &["x-openrouter-title"],
+        "x-openrouter-title" => &["x-title"],
+        _ => &[],
+    }
+}
+
 /// Whether a model thinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

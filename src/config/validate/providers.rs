@@ -17,7 +17,7 @@ use super::super::{
 };
 use super::base_url::{self, Problem};
 use super::{Validator, Vars, quota};
-use crate::capabilities::{Api, CapabilitySettings, Dialect};
+use crate::capabilities::{self, Api, CapabilitySettings, Dialect};
 use crate::catalog;
 use crate::ops::redact::{Redactor, is_sensitive_header, without_query};
 
@@ -240,12 +240,21 @@ fn extend_headers(
     path: &str,
     v: &mut Validator,
 ) {
+    let written = |name: &str| raw.keys().any(|key| key.eq_ignore_ascii_case(name));
     for (name, value) in raw {
         let parsed_name = HeaderName::from_bytes(name.as_bytes());
         let parsed_value = HeaderValue::from_str(value);
         match (parsed_name, parsed_value) {
             (Ok(name), Ok(mut value)) => {
                 value.set_sensitive(is_sensitive_header(name.as_str()));
+                // A header under another of its names (OpenRouter's
+                // `X-Title`) takes the place of the one set before, a
+                // default's, unless both are written here.
+                for other in capabilities::same_header(name.as_str()) {
+                    if !written(other) {
+                        headers.remove(*other);
+                    }
+                }
                 headers.insert(name, value);
             }
             (Err(_), _) => v.error(format!("{path}.headers.{name}"), "invalid header name"),
@@ -444,6 +453,39 @@ mod tests {
             Ok(Some(MaxConcurrent { requests: 4, wait }))
         );
         assert_eq!(cap("null"), Ok(None), "no cap unless the dialect has one");
+    }
+
+    /// OpenRouter reads its title as `X-OpenRouter-Title` or `X-Title`:
+    /// either, written by the user, takes the default's place; both
+    /// written, both go.
+    #[test]
+    fn a_header_written_under_another_of_its_names_takes_the_defaults_place() {
+        let headers = |provider: &str, model: &str| {
+            let text = format!(
+                "{{models: {{providers: {{openrouter: {{baseUrl: 'http://127.0.0.1:9/v1', {provider}
+                  models: [{{id: 'm', {model}}}]}}}}}}, agents: {{defaults: {{model: 'openrouter/m'}}}}}}"
+            );
+            let config = load_str(&text, &Environment::default(), Secrets::Offline)
+                .unwrap()
+                .config;
+            let headers = &config.providers["openrouter"].model("m").unwrap().headers;
+            let get = |name| headers.get(name).map(|v| v.to_str().unwrap().to_string());
+            (get("x-openrouter-title"), get("x-title"))
+        };
+        let own = || Some("My App".to_string());
+        assert_eq!(headers("", ""), (Some("clawgate".into()), None));
+        assert_eq!(
+            headers("headers: {'X-Title': 'My App'},", ""),
+            (None, own())
+        );
+        assert_eq!(headers("", "headers: {'X-Title': 'My App'}"), (None, own()));
+        assert_eq!(
+            headers(
+                "headers: {'X-Title': 'My App', 'X-OpenRouter-Title': 'Mine'},",
+                ""
+            ),
+            (Some("Mine".into()), own())
+        );
     }
 
     /// A provider found calling this gateway when it listens elsewhere
