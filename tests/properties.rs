@@ -205,7 +205,7 @@ proptest! {
         let target = config.target(&config::ModelRef::parse(target).unwrap()).unwrap();
         let out = request.write(&providers::edits(&request, &target)).to_vec();
         let parsed: Map<String, Value> = serde_json::from_slice(&out).unwrap();
-        prop_assert_eq!(parsed.get("model"), Some(&json!(target.model.id)));
+        prop_assert_eq!(parsed.get("model"), Some(&json!(providers::model_id(&target))));
     }
 }
 

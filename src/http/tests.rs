@@ -138,7 +138,10 @@ fn every_catalog_model_gets_the_same_request_from_either_front_end_over_either_t
             );
             // The rules did run: the model is the provider's id, and a
             // model that fixes sampling gets none of it from either client.
-            assert_eq!(from_openai["model"], json!(target.model.id));
+            assert_eq!(
+                from_openai["model"],
+                json!(crate::providers::model_id(&target))
+            );
             for fixed in &target.model.capabilities.fixed_sampling {
                 assert!(
                     from_openai.get(fixed).is_none(),

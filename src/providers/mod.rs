@@ -113,10 +113,7 @@ fn rules(
     no_choice_without_tools(&mut draft, target);
     developer_role(&mut draft, target);
     streamed_usage(&mut draft, target);
-    draft.decided.model = match target.provider.dialect {
-        Dialect::OpenRouter => openrouter::model_id(&target.model.id).to_string(),
-        _ => target.model.id.clone(),
-    };
+    draft.decided.model = model_id(target).to_string();
     if target.provider.api == Api::AnthropicMessages {
         if !target.provider.dialect.is_kimi() {
             // Messages refuses a repeated `tool_use` id; Kimi's rules make
@@ -130,6 +127,15 @@ fn rules(
         decided: draft.decided,
         withheld: draft.withheld,
         messages: draft.messages,
+    }
+}
+
+/// The id `target` is sent as: its model's, but where its dialect names
+/// the model otherwise (OpenRouter's router).
+pub fn model_id(target: &Target) -> &str {
+    match target.provider.dialect {
+        Dialect::OpenRouter => openrouter::model_id(&target.model.id),
+        _ => &target.model.id,
     }
 }
 
@@ -181,15 +187,23 @@ fn messages_body(draft: &mut Draft, target: &Target) {
         ThinkingSwitch::On if as_sent => ThinkingSwitch::OwnOn,
         decided => decided,
     };
-    // Thinking the gateway writes is written where Anthropic's API takes
-    // it: a budget of at least 1,024 and below `max_tokens`, no forced
-    // call, and no sampling of the client's own but a `top_p` of 0.95 or
-    // more; else it is written off, and the thinking asked for is named:
-    // the call and the sampling are what the client asked of the answer.
-    // (Kimi Coding's rules are their own: a budget as above.)
-    if thinking == ThinkingSwitch::On && !target.provider.dialect.is_kimi() {
-        budget = budget.max(MIN_THINKING_BUDGET);
-        if budget >= max_tokens || forces_a_call(draft, target) || samples_apart(draft) {
+    // Thinking goes where Anthropic's API takes it: the gateway's with a
+    // budget of at least 1,024 and below `max_tokens`; any, the client's
+    // own too, with no forced call and no sampling but a `top_p` of 0.95
+    // or more. Else it is written off, and the thinking asked for is
+    // named: the call and the sampling are what the client asked of the
+    // answer, and either front end's request is sent the same. (Kimi
+    // Coding's rules are their own: a budget as above.)
+    if !target.provider.dialect.is_kimi() {
+        let written = thinking == ThinkingSwitch::On;
+        if written {
+            budget = budget.max(MIN_THINKING_BUDGET);
+        }
+        let thinks = written
+            || thinking == ThinkingSwitch::OwnOn
+            || (thinking == ThinkingSwitch::AsSent && on == Some(true));
+        let refused = thinks && (forces_a_call(draft, target) || samples_apart(draft));
+        if (written && budget >= max_tokens) || refused {
             thinking = ThinkingSwitch::Off;
             draft.decided.thinking = Some(Switch {
                 on: false,

@@ -35,7 +35,7 @@ fn check_with(extra: Value, model_ref: &str, input: Value, expected: Value) {
     let request = ChatRequest::parse(input.to_string()).unwrap();
     let out = request.write(&edits(&request, &target)).to_vec();
     let mut out: Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(out["model"], json!(target.model.id), "{model_ref}");
+    assert_eq!(out["model"], json!(super::model_id(&target)), "{model_ref}");
     out.as_object_mut().unwrap().remove("model");
     assert_eq!(out, expected, "{model_ref}: {input}");
 }
@@ -1073,8 +1073,8 @@ fn a_messages_clients_own_switch_that_is_on_goes_as_sent() {
 /// A provider of no dialect (Anthropic itself) is sent a Messages
 /// client's `thinking` as the client wrote it, or none where it wrote
 /// none: its `output_config.effort` is no switch (on Anthropic, effort and
-/// thinking are separate settings; thinking turned on with `temperature`
-/// set, or with a budget under 1,024, is refused there).
+/// thinking are separate settings; thinking turned on with a `temperature`
+/// other than 1, or with a budget under 1,024, is refused there).
 #[test]
 fn a_messages_clients_effort_turns_no_thinking_on_for_a_provider_of_no_dialect() {
     use crate::capabilities::ThinkingSwitch;
@@ -1084,7 +1084,7 @@ fn a_messages_clients_effort_turns_no_thinking_on_for_a_provider_of_no_dialect()
         Some(json!({"type": "enabled", "budget_tokens": 2048})),
         Some(json!({"type": "disabled"})),
     ] {
-        let mut body = json!({"max_tokens": 1000, "temperature": 0.2,
+        let mut body = json!({"max_tokens": 1000, "temperature": 1,
             "output_config": {"effort": "low"}, "messages": [{"role": "user", "content": "hi"}]});
         if let Some(thinking) = &thinking {
             body["thinking"] = thinking.clone();
