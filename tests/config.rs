@@ -787,12 +787,16 @@ fn keys_left_unsubstituted_or_empty_unknown_input_kinds_and_a_default_alias_are_
             "{key}: {errors}"
         );
     }
-    let alias = "{agents: {defaults: {model: {primary: 'openrouter/auto'}, models: {'openrouter/auto': {alias: 'default'}}}}}";
-    let errors = errors_of(alias, &env).join("\n");
-    assert!(
-        errors.contains("agents.defaults.models.openrouter/auto.alias: \"default\" names the primary in a request"),
-        "{errors}"
-    );
+    for default in ["default", "Default"] {
+        let alias = format!(
+            "{{agents: {{defaults: {{model: {{primary: 'openrouter/auto'}}, models: {{'openrouter/auto': {{alias: '{default}'}}}}}}}}}}"
+        );
+        let errors = errors_of(&alias, &env).join("\n");
+        assert!(
+            errors.contains("agents.defaults.models.openrouter/auto.alias: \"default\" names the primary in a request"),
+            "{errors}"
+        );
+    }
     let errors = errors_of(&provider("${EMPTYV}"), &env).join("\n");
     assert!(
         errors.contains("environment variable EMPTYV is set but empty"),
@@ -801,6 +805,30 @@ fn keys_left_unsubstituted_or_empty_unknown_input_kinds_and_a_default_alias_are_
     let typo = "{models: {mode: 'replace', providers: {a: {baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k', models: [{id: 'm', input: ['text', 'images']}]}}}, agents: {defaults: {model: {primary: 'a/m'}}}}";
     let errors = errors_of(typo, &env).join("\n");
     assert!(errors.contains("models.providers.a.models[0].input[1]: expected \"text\" or \"image\", found \"images\""), "{errors}");
+    // A limit of no tokens, and an id a table or a log line would break at.
+    let model = |entry: &str| {
+        format!(
+            "{{models: {{mode: 'replace', providers: {{a: {{baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k', models: [{entry}, {{id: 'n'}}]}}}}}}, agents: {{defaults: {{model: {{primary: 'a/n'}}}}}}}}"
+        )
+    };
+    let errors = errors_of(&model("{id: 'm', maxTokens: 0}"), &env).join("\n");
+    assert!(
+        errors.contains("models.providers.a.models[0].maxTokens: expected 1 or more"),
+        "{errors}"
+    );
+    let errors = errors_of(&model("{id: 'm\\nx'}"), &env).join("\n");
+    assert!(
+        errors.contains("models.providers.a.models[0].id: holds a control character"),
+        "{errors}"
+    );
+    // Two keys for one model, each with params: one's would be lost.
+    let twice = "{agents: {defaults: {model: 'kimi/kimi-for-coding', models: {
+        'kimi-code/kimi-for-coding': {params: {top_p: 0.1}}, 'kimi/kimi-code': {params: {temperature: 0.2}}}}}}";
+    let errors = errors_of(twice, &[("KIMI_API_KEY", "k")]).join("\n");
+    assert!(
+        errors.contains("names the same model, kimi/kimi-for-coding, with params of its own"),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -1196,7 +1224,8 @@ fn clients_keys_models_and_limits_are_checked_with_their_paths() {
     let config = |clients: serde_json::Value| {
         json!({
             "models": {"mode": "replace", "providers": {
-                "p": {"baseUrl": "https://p.example/v1", "apiKey": "${P_KEY}", "models": [{"id": "m"}]}}},
+                "p": {"baseUrl": "https://p.example/v1", "apiKey": "${P_KEY}",
+                      "models": [{"id": "m", "cost": {"input": 1, "output": 2}}]}}},
             "agents": {"defaults": {"model": {"primary": "p/m"}}},
             "gateway": {"auth": {"token": "${TOKEN}"}, "clients": clients},
         })

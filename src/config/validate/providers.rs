@@ -274,6 +274,21 @@ fn model(
         v.error(format!("{path}.id"), "required");
         return None;
     };
+    // An id is sent, logged and printed in tables: a control character
+    // would break each.
+    if id.contains(char::is_control) {
+        v.error(
+            format!("{path}.id"),
+            "holds a control character (a line break, a tab)",
+        );
+        return None;
+    }
+    if raw.max_tokens == Some(0) {
+        v.error(
+            format!("{path}.maxTokens"),
+            "expected 1 or more: a limit of 0 leaves no room for an answer (leave it out when it is not known)",
+        );
+    }
     let settings = capability_settings(&raw.compat, &format!("{path}.compat"), v);
     // A cost written (here or in the catalog's entry) is a price, zero
     // included; none written is no price.

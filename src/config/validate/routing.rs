@@ -130,6 +130,7 @@ pub(super) fn routing(
     let known = Known { providers, broken };
     let mut aliases: BTreeMap<String, ModelRef> = BTreeMap::new();
     let mut params = HashMap::new();
+    let mut params_written: HashMap<ModelRef, String> = HashMap::new();
     let no_aliases = BTreeMap::new();
     for (key, entry) in raw.models {
         let path = format!("agents.defaults.models.{key}");
@@ -140,7 +141,7 @@ pub(super) fn routing(
             let mut refuse = |message: String| v.error(format!("{path}.alias"), message);
             if alias.trim().is_empty() {
                 refuse("must not be empty".into());
-            } else if alias == "default" {
+            } else if alias.eq_ignore_ascii_case("default") {
                 // A request's `default` is the primary's: the alias could
                 // never be reached.
                 refuse("\"default\" names the primary in a request; choose another alias".into());
@@ -169,6 +170,14 @@ pub(super) fn routing(
                         "{path}.params.{key}: clawgate decides `{key}` itself; the param is not applied"
                     ));
                 }
+            }
+            // Two keys for one model (a legacy id, a provider's alias):
+            // the params of one would be lost unseen.
+            if let Some(first) = params_written.insert(model_ref.clone(), key.clone()) {
+                v.error(
+                    format!("{path}.params"),
+                    format!("{first:?} names the same model, {model_ref}, with params of its own: write the model's params once"),
+                );
             }
             params.insert(model_ref, Arc::new(entry_params));
         }
