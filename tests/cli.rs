@@ -1289,6 +1289,49 @@ async fn openclaw_provider_prints_the_snippet_and_never_a_literal_token() {
         snippet["models"]["providers"]["clawgate"]["apiKey"],
         "clawgate-local"
     );
+
+    // A gateway of clients takes no placeholder: the client's own key
+    // reference, and the models it may use; without one named, a
+    // reference and a word on how to name one.
+    let teams = files.config(&json!({
+        "gateway": {"clients": {"openclaw": {"key": "${OC_KEY}", "models": ["openrouter/moonshotai/kimi-k2.6"]},
+                                "ci": {"key": format!("sha256:{}", "a".repeat(64))}}},
+        "agents": {"defaults": {"model": {"primary": "kimi-coding/k2p5", "fallbacks": ["openrouter/moonshotai/kimi-k2.6"]}}},
+    }));
+    let provider = |more: &[&str]| {
+        let mut args = vec!["openclaw", "provider", "--config", s(&teams)];
+        args.extend(more);
+        let output = run(&args, &[]);
+        let snippet = serde_json::from_slice::<Value>(&output.stdout).unwrap_or_default();
+        (output.status.code(), snippet, text(&output.stderr))
+    };
+    let (code, snippet, said) = provider(&["--client", "openclaw"]);
+    assert_eq!(code, Some(0), "{said}");
+    let entry = &snippet["models"]["providers"]["clawgate"];
+    assert_eq!(entry["apiKey"], "${OC_KEY}");
+    assert_eq!(entry["models"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        snippet["agents"]["defaults"]["model"]["primary"],
+        "clawgate/openrouter/moonshotai/kimi-k2.6"
+    );
+    let (_, snippet, said) = provider(&[]);
+    assert_eq!(
+        snippet["models"]["providers"]["clawgate"]["apiKey"],
+        "${CLAWGATE_KEY}"
+    );
+    assert_contains(&said, "pass --client NAME");
+    let (_, snippet, said) = provider(&["--client", "ci"]);
+    assert_eq!(
+        snippet["models"]["providers"]["clawgate"]["apiKey"],
+        "${CLAWGATE_KEY}"
+    );
+    assert_contains(&said, "known here only by its SHA-256");
+    let (code, _, said) = provider(&["--client", "bob"]);
+    assert_eq!(code, Some(1));
+    assert_contains(
+        &said,
+        "no client \"bob\" under gateway.clients (it has: ci, openclaw)",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -192,8 +192,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Explain(args) => explain::explain(&args),
             Command::Usage(args) => usage::usage(&args),
             Command::Openclaw {
-                command: OpenclawCommand::Provider { source },
-            } => openclaw::provider(&source),
+                command: OpenclawCommand::Provider { source, client },
+            } => openclaw::provider(&source, client.as_deref()),
         }
     });
     // The runtime's last tasks may log; then the access lines still

@@ -16,7 +16,7 @@ use clap::Subcommand;
 use serde_json::{Map, Value, json};
 
 use super::{CliError, SourceArgs, print_json};
-use crate::config::{Config, Secrets, Source};
+use crate::config::{Config, Secrets, Source, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum OpenclawCommand {
@@ -25,42 +25,87 @@ pub enum OpenclawCommand {
     Provider {
         #[command(flatten)]
         source: SourceArgs,
+        /// The client under gateway.clients that OpenClaw is: the entry names its key
+        /// (its `${VAR}`) and lists the models it may use
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
     },
 }
 
-pub fn provider(source_args: &SourceArgs) -> Result<ExitCode, CliError> {
+pub fn provider(source_args: &SourceArgs, client: Option<&str>) -> Result<ExitCode, CliError> {
     let (source, loaded) = source_args.load(Secrets::Offline)?;
-    let token = token_as_written(&source)?;
-    if token.as_deref().is_some_and(|t| !is_reference(t)) {
-        errln!(
-            "warning: gateway.auth.token is written literally; the entry names it as ${{CLAWGATE_TOKEN}}: \
-             put the token in OpenClaw's environment under that name"
-        );
-    }
-    print_json(&snippet(&loaded.config, token.as_deref()));
+    let config = &loaded.config;
+    let client = match client {
+        Some(name) => Some(config.gateway.clients.get(name).ok_or_else(|| {
+            let names = config.gateway.clients.names().join(", ");
+            CliError::Other(format!(
+                "no client {name:?} under gateway.clients (it has: {names})"
+            ))
+        })?),
+        None => None,
+    };
+    // The key as the file writes it: the client's, else the token's.
+    let (at, written) = match client {
+        Some(client) => (
+            "client's key",
+            written(&source, &format!("/gateway/clients/{}/key", client.name))?,
+        ),
+        None => (
+            "gateway.auth.token",
+            written(&source, "/gateway/auth/token")?,
+        ),
+    };
+    let api_key = match written {
+        Some(key) if is_reference(&key) => key,
+        Some(_) if client.is_some() => {
+            errln!(
+                "warning: the client's key is known here only by its SHA-256; the entry names it as ${{CLAWGATE_KEY}}: \
+                 put the key in OpenClaw's environment under that name"
+            );
+            "${CLAWGATE_KEY}".into()
+        }
+        Some(_) => {
+            errln!(
+                "warning: {at} is written literally; the entry names it as ${{CLAWGATE_TOKEN}}: \
+                 put the token in OpenClaw's environment under that name"
+            );
+            "${CLAWGATE_TOKEN}".into()
+        }
+        None if config.gateway.clients.require_key() => {
+            errln!(
+                "warning: this gateway takes a client's key; the entry names it as ${{CLAWGATE_KEY}}: \
+                 pass --client NAME to name that client's own, or put its key in OpenClaw's environment under that name"
+            );
+            "${CLAWGATE_KEY}".into()
+        }
+        None => "clawgate-local".into(),
+    };
+    let allowed = |target: &Target| client.is_none_or(|client| client.may_use(&target.model_ref));
+    print_json(&snippet(config, &api_key, allowed));
     Ok(ExitCode::SUCCESS)
 }
 
 /// The excerpt of OpenClaw's config that wires it to this gateway: the
-/// provider entry and OpenClaw's default model, the chain's primary.
-pub fn snippet(config: &Config, token: Option<&str>) -> Value {
-    let primary = config
-        .chain(None)
-        .unwrap_or_default()
-        .first()
-        .map(|target| format!("clawgate/{}", target.model_ref.as_str()));
+/// provider entry and OpenClaw's default model, the first of the chain's
+/// targets `allowed`.
+pub fn snippet(config: &Config, api_key: &str, allowed: impl Fn(&Target) -> bool) -> Value {
+    let chain: Vec<Target> = (config.chain(None).unwrap_or_default())
+        .into_iter()
+        .filter(|target| allowed(target))
+        .collect();
+    let primary = (chain.first()).map(|target| format!("clawgate/{}", target.model_ref.as_str()));
     json!({
-        "models": {"mode": "merge", "providers": {"clawgate": entry(config, token)}},
+        "models": {"mode": "merge", "providers": {"clawgate": entry(config, &chain, api_key)}},
         "agents": {"defaults": {"model": {"primary": primary}}},
     })
 }
 
-/// `gateway.auth.token` as the file writes it: a `${VAR}` reference is
-/// kept (OpenClaw resolves it from its own environment); a literal token is
-/// never printed. None where `gateway.mode` marks the section as
-/// OpenClaw's own gateway: clawgate takes no token of it, and OpenClaw is
-/// not to send its own token on.
-fn token_as_written(source: &Source) -> Result<Option<String>, CliError> {
+/// The string at `pointer` in the config file as written: a `${VAR}`
+/// reference is kept (OpenClaw resolves it from its own environment); a
+/// literal key is never printed. None where `gateway.mode` marks the
+/// gateway section as OpenClaw's own: clawgate takes no key of it, and
+/// OpenClaw is not to send its own token on.
+fn written(source: &Source, pointer: &str) -> Result<Option<String>, CliError> {
     let Source::File(path) = source else {
         return Ok(None);
     };
@@ -71,14 +116,15 @@ fn token_as_written(source: &Source) -> Result<Option<String>, CliError> {
         return Ok(None);
     }
     Ok(document
-        .pointer("/gateway/auth/token")
+        .pointer(pointer)
         .and_then(Value::as_str)
         .map(str::to_string))
 }
 
-/// The entry for `config`: the gateway's address, the token reference, and
-/// every model of the default chain with its facts.
-pub fn entry(config: &Config, token: Option<&str>) -> Value {
+/// The entry for `config`: the gateway's address, the key OpenClaw sends
+/// (`api_key`: a reference, or the placeholder a keyless gateway takes),
+/// and each model of `chain` with its facts.
+pub fn entry(config: &Config, chain: &[Target], api_key: &str) -> Value {
     let gateway = &config.gateway;
     // Where a client on this machine reaches the listener: the bind
     // address itself, or loopback of the same family for a wildcard.
@@ -88,14 +134,7 @@ pub fn entry(config: &Config, token: Option<&str>) -> Value {
         IpAddr::V6(bind) => format!("[{bind}]"),
         IpAddr::V4(bind) => bind.to_string(),
     };
-    let api_key = match token {
-        None => "clawgate-local".to_string(),
-        Some(token) if is_reference(token) => token.to_string(),
-        Some(_) => "${CLAWGATE_TOKEN}".to_string(),
-    };
-    let models: Vec<Value> = config
-        .chain(None)
-        .unwrap_or_default()
+    let models: Vec<Value> = chain
         .iter()
         .map(|target| {
             let model = &target.model;
