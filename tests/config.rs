@@ -1741,3 +1741,86 @@ fn an_unset_variable_in_a_base_url_is_an_error_naming_it() {
         }
     }
 }
+
+/// OpenClaw's `$include`: a file, or a list of them, relative to the file
+/// that names it, merged in order with the object's own members over them
+/// (objects member by member, lists one after the other); an include of
+/// itself, a file that is not there and a syntax error in an included file
+/// are errors naming the file, at the `$include`.
+#[test]
+fn openclaws_include_is_read_as_openclaw_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let load_file = |path: &Path| {
+        config::load(
+            &Source::File(path.to_path_buf()),
+            &Environment::from_pairs(ALL_KEYS),
+            Secrets::Required,
+        )
+        .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())
+    };
+    write(
+        "parts/models.json5",
+        "{providers: {moonshot: {baseUrl: 'http://127.0.0.1:9/v1'}}, $include: './more.json5'}",
+    );
+    write(
+        "parts/more.json5",
+        "{providers: {local: {baseUrl: 'http://127.0.0.1:8/v1', apiKey: 'k', models: [{id: 'a'}]}}}",
+    );
+    write(
+        "fallbacks.json5",
+        "{fallbacks: ['openrouter/moonshotai/kimi-k2.6']}",
+    );
+    let main = write(
+        "config.json5",
+        "{models: {$include: './parts/models.json5'},
+          agents: {defaults: {model: {$include: ['./fallbacks.json5'], primary: 'moonshot/kimi-k2.6',
+                                      fallbacks: ['local/a']}}}}",
+    );
+    let loaded = load_file(&main).unwrap();
+    let config = &loaded.config;
+    assert_eq!(
+        config.providers["moonshot"].base_url.as_str(),
+        "http://127.0.0.1:9/v1"
+    );
+    assert!(config.providers.contains_key("local"));
+    let chain: Vec<String> = (config.chain(None).unwrap().iter())
+        .map(|target| target.model_ref.to_string())
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            "moonshot/kimi-k2.6",
+            "openrouter/moonshotai/kimi-k2.6",
+            "local/a"
+        ]
+    );
+    assert!(
+        !loaded.ignored.iter().any(|key| key.contains("$include")),
+        "{:?}",
+        loaded.ignored
+    );
+
+    let error_of = |text: &str| load_file(&write("bad.json5", text)).unwrap_err().join("\n");
+    let cycle = write("loop.json5", "{$include: './bad.json5'}");
+    let errors = error_of("{models: {$include: './loop.json5'}}");
+    assert!(errors.contains("models.$include: in "), "{errors}");
+    assert!(errors.contains("includes itself:"), "{errors}");
+    assert!(errors.contains(&cycle.display().to_string()), "{errors}");
+    let errors = error_of("{models: {$include: './none.json5'}}");
+    assert!(errors.starts_with("models.$include: in "), "{errors}");
+    assert!(errors.contains("none.json5: cannot read"), "{errors}");
+    write("broken.json5", "{providers: {,}}");
+    let errors = error_of("{models: {$include: 'broken.json5'}}");
+    assert!(errors.contains("broken.json5"), "{errors}");
+    let errors = error_of("{models: {$include: 3}}");
+    assert!(
+        errors.contains("models.$include: expected a file name or a list of file names"),
+        "{errors}"
+    );
+}

@@ -9,6 +9,7 @@
 
 pub mod clients;
 mod env;
+mod include;
 mod keys;
 pub mod ledger;
 mod raw;
@@ -212,11 +213,13 @@ pub const MAX_CONFIG_DEPTH: usize = 64;
 
 /// Reads and validates the config from `source`.
 pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
-    let text = match source {
-        Source::File(path) => read_bounded(path)?,
-        Source::Defaults => "{}".to_string(),
+    let mut loaded = match source {
+        Source::File(path) => {
+            let document = parse_document(&read_bounded(path)?)?;
+            validate::validate(include::resolve(document, path)?, env, secrets)?
+        }
+        Source::Defaults => load_str("{}", env, secrets)?,
     };
-    let mut loaded = load_str(&text, env, secrets)?;
     if *source == Source::Defaults {
         loaded.warnings.extend(misnamed_configs(env));
     }
