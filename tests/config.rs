@@ -1824,3 +1824,28 @@ fn openclaws_include_is_read_as_openclaw_reads_it() {
         "{errors}"
     );
 }
+
+/// OpenClaw writes zeros where it knows no price: pasted over a model the
+/// catalog prices, they would make it free unseen, so a warning says so;
+/// over a model the catalog gives no price, or prices at zero, nothing.
+#[test]
+fn an_openclaw_cost_of_zeros_over_a_priced_catalog_model_is_warned_about() {
+    let zeros = "cost: {input: 0, output: 0, cacheRead: 0, cacheWrite: 0}";
+    let warnings = |provider: &str, model: &str| {
+        let text = format!(
+            "{{models: {{providers: {{{provider}: {{models: [{{id: '{model}', {zeros}}}]}}}}}}, agents: {{defaults: {{model: '{provider}/{model}'}}}}}}"
+        );
+        load(&text, &ALL_KEYS).unwrap().warnings.join("\n")
+    };
+    let warned = warnings("moonshot", "kimi-k2.6");
+    assert!(
+        warned.contains(
+            "models.providers.moonshot.models (kimi-k2.6): a cost of zeros makes the model free"
+        ),
+        "{warned}"
+    );
+    let warned = warnings("kimi", "kimi-for-coding");
+    assert!(!warned.contains("a cost of zeros"), "{warned}");
+    let warned = warnings("moonshot", "my-own-model");
+    assert!(!warned.contains("a cost of zeros"), "{warned}");
+}

@@ -10,7 +10,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde::de::value::StrDeserializer;
 
-use super::super::raw::{RawCompat, RawMaxConcurrent, RawModel, RawProvider, Requests, fields};
+use super::super::raw::{
+    RawCompat, RawCost, RawMaxConcurrent, RawModel, RawProvider, Requests, fields,
+};
 use super::super::{
     ApiKey, ConfigError, Cost, DEFAULT_CACHE_LIFETIME, MaxConcurrent, Model, Provider, Secret,
     connected_to, suggest,
@@ -127,6 +129,21 @@ pub(super) fn provider(
             // A model the catalog knows for this dialect brings its facts;
             // the entry overrides them field by field.
             if let Some(known) = catalog_model(dialect, &model_id) {
+                // OpenClaw's own configs write zeros where they know no
+                // price: pasted over a model the catalog prices, they make
+                // it free, out of every budget.
+                let zero = |c: &RawCost| {
+                    let all = [c.input, c.output, c.cache_read, c.cache_write];
+                    all.iter().all(|c| c.is_none_or(|c| c == 0.0))
+                        && all.iter().any(Option::is_some)
+                };
+                let priced = known.cost.input.is_some_and(|c| c > 0.0)
+                    || known.cost.output.is_some_and(|c| c > 0.0);
+                if zero(&raw_model.cost) && priced {
+                    v.warnings.push(format!(
+                        "{path}.models ({model_id}): a cost of zeros makes the model free, out of every budget, where the built-in catalog prices it; leave `cost` out for the catalog's price (OpenClaw writes zeros for a price it does not know), or keep the zeros if your calls to it are free"
+                    ));
+                }
                 raw_model.fill_from(known);
             }
         }
