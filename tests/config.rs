@@ -258,6 +258,13 @@ fn merge_extends_the_catalog_and_replace_discards_it() {
         loaded.config.routing.fallbacks.is_empty(),
         "a user's chain replaces the default one whole"
     );
+    // Replaced without a chain: the default chain named the catalog's
+    // providers, which are gone, so the chain is asked for.
+    let unchained = r#"{ models: { mode: "replace", providers: { moonshot: { baseUrl: "https://api.moonshot.cn/v1" } } } }"#;
+    assert_eq!(
+        errors_of(unchained, &ALL_KEYS),
+        ["agents.defaults.model.primary: required: the model to answer requests"]
+    );
 }
 
 #[test]

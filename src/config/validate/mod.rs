@@ -705,8 +705,11 @@ fn merged_with_catalog(user: Value, v: &mut Validator) -> Value {
         ),
     }
     // A user's chain replaces the default chain whole: merging would keep
-    // default fallbacks the user never asked for.
-    if user.pointer("/agents/defaults/model").is_some()
+    // default fallbacks the user never asked for. With the catalog's
+    // providers replaced, the default chain, which names them, goes too:
+    // the chain is then the user's to write.
+    let replaced = user.pointer("/models/mode").and_then(Value::as_str) == Some("replace");
+    if (user.pointer("/agents/defaults/model").is_some() || replaced)
         && let Some(Value::Object(defaults)) = base.pointer_mut("/agents/defaults")
     {
         defaults.remove("model");
