@@ -18,6 +18,7 @@ use clawgate::config::{self, Environment, Secrets};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -26,7 +27,7 @@ use serde_json::{Value, json};
 
 use clawgate_mock::MockOptions;
 use common::{
-    chain_config, failing_mock, gateway, gateway_with_env, healthy_mock, mock, user_message,
+    chain_config, failing_mock, gateway, gateway_with_env, header, healthy_mock, mock, user_message,
 };
 
 /// How a fake collector answers.
@@ -506,6 +507,66 @@ async fn the_gen_ai_histograms_go_over_otlp_when_asked_for_and_at_shutdown() {
         .shutdown(Duration::from_secs(5))
         .await;
     assert!(received.metrics.lock().unwrap().len() > before);
+}
+
+/// The histograms over OTLP count the requests `/metrics` counts: those
+/// answered whole. A stream that broke after its first chunks is not one.
+#[tokio::test]
+async fn the_gen_ai_histograms_count_the_same_requests_over_otlp_as_on_metrics() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let primary = mock(MockOptions {
+        reply: "one two three four five six".into(),
+        error_after_chunks: Some(4),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let mut config = traced(chain_config(&primary, &backup), &endpoint);
+    config["gateway"]["telemetry"]["metrics"] = json!(true);
+    let env = [("OTEL_METRIC_EXPORT_INTERVAL", "100")];
+    let gw = gateway_with_env(config, &env).await;
+    // Streamed: the primary's stream breaks after some text has gone on.
+    let broken = gw
+        .chat(json!({"messages": user_message(), "stream": true}))
+        .await;
+    assert_eq!(header(&broken, "x-clawgate-provider"), "primary");
+    broken.text().await.unwrap();
+    // Whole: the primary's break comes before anything is sent, and the
+    // backup answers.
+    let whole = gw.chat(json!({"messages": user_message()})).await;
+    assert_eq!(header(&whole, "x-clawgate-provider"), "backup");
+    whole.text().await.unwrap();
+    let points = |request: &ExportMetricsServiceRequest, provider: &str| {
+        let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
+        let metric = metrics
+            .iter()
+            .find(|m| m.name == "gen_ai.client.operation.duration")?;
+        let Some(Data::Histogram(histogram)) = &metric.data else {
+            return None;
+        };
+        let of = |p: &&HistogramDataPoint| {
+            p.attributes.iter().any(|kv| {
+                kv.key == "gen_ai.provider.name"
+                    && kv.value.as_ref().and_then(|v| v.value.as_ref())
+                        == Some(&Any::StringValue(provider.into()))
+            })
+        };
+        histogram.data_points.iter().find(of).map(|p| p.count)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let last = received.metrics.lock().unwrap().last().cloned();
+        if let Some(last) = last.filter(|last| points(last, "backup") == Some(1)) {
+            assert_eq!(points(&last, "primary"), None, "{last:#?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no export of the backup's answer: {:#?}",
+            received.metrics.lock().unwrap().last()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

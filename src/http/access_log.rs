@@ -708,9 +708,12 @@ impl Line {
         } else {
             line!(tracing::Level::INFO);
         }
-        if let (Some(telemetry), Some(answered_by)) = (
+        // The requests the ledger counts a success, as `/metrics` does.
+        let whole = ledger::answered_whole(self.status.as_u16(), end);
+        if let (Some(telemetry), Some(answered_by), true) = (
             self.ledger.as_ref().and_then(|to| to.gateway.telemetry()),
             entry.answered_by.as_deref(),
+            whole,
         ) {
             telemetry.record_answer(&Answered {
                 provider: answered_by.split_once('/').map_or("", |(p, _)| p),

@@ -177,6 +177,13 @@ pub struct Row {
 /// (nginx's): no response was sent.
 pub const CLIENT_CLOSED_REQUEST: u16 = 499;
 
+/// Whether a request a target answered, with `status`, ended (`end`) with
+/// the whole answer: what counts as a success, in the ledger and in the
+/// GenAI metrics, on `/metrics` and over OTLP alike.
+pub fn answered_whole(status: u16, end: &str) -> bool {
+    status < 400 && !matches!(end, "body_error" | "stream_broken")
+}
+
 impl Row {
     /// Whether a response head was sent.
     pub fn head_sent(&self) -> bool {
@@ -191,9 +198,7 @@ impl Row {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.answered_by.is_some()
-            && self.status < 400
-            && !matches!(self.end, "body_error" | "stream_broken")
+        self.answered_by.is_some() && answered_whole(self.status, self.end)
     }
 
     /// Answered by a target after an earlier one failed or was skipped.
