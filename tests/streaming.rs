@@ -150,8 +150,12 @@ async fn a_connection_dropped_mid_stream_ends_with_an_error_event() {
     );
 }
 
+/// A chat stream that ends without `[DONE]` once its choice has its
+/// finish reason said everything: it ends as a whole answer's end is
+/// taken, `[DONE]` written, and the target is not counted failed. One that
+/// ends before a finish reason is truncated.
 #[tokio::test]
-async fn a_stream_ending_without_done_is_reported_as_truncated() {
+async fn a_stream_ending_without_done_is_truncated_unless_it_finished() {
     let (primary, backup) = (
         mock(MockOptions {
             no_done: true,
@@ -161,6 +165,37 @@ async fn a_stream_ending_without_done_is_reported_as_truncated() {
         healthy_mock().await,
     );
     let gw = gateway(chain_config(&primary, &backup)).await;
+    let events = stream_body(&gw).await.events;
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.contains("\"error\"")),
+        "{events:?}"
+    );
+    let status = gw.status().await;
+    assert_eq!(status["targets"][0]["consecutiveFailures"], 0, "{status}");
+
+    let cut = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let chunk = json!({"id": "c", "choices": [{"index": 0,
+                "delta": {"content": "Hel"}, "finish_reason": null}]});
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                format!("data: {chunk}\n\n"),
+            )
+        }),
+    );
+    let base = provider_app(cut).await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"primary": {"baseUrl": base, "apiKey": KEY,
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": "primary/m"}},
+    }))
+    .await;
     let events = stream_body(&gw).await.events;
     assert_ends_with_error(&events, "stream_truncated");
 }

@@ -10,10 +10,11 @@
 //! reads parts (the Anthropic and Responses ones), each chunk is read once,
 //! here, into [`Item::Parts`] instead. The stream ends in
 //! exactly one of two ways: [`Item::Done`] once, after the upstream's own
-//! `[DONE]`; or an [`Item::Error`] when the upstream breaks off, falls
-//! silent, reports an error, or ends without `[DONE]`, or when the gateway
-//! gives up on in-flight requests at shutdown. It never fakes a clean
-//! ending. A failure after the start is classified by
+//! `[DONE]` (or a chat stream's end without it once every choice has its
+//! finish reason, as a whole answer's end is taken); or an [`Item::Error`]
+//! when the upstream breaks off, falls silent, reports an error, or ends
+//! before that, or when the gateway gives up on in-flight requests at
+//! shutdown. It never fakes a clean ending of an answer that did not end. A failure after the start is classified by
 //! [`crate::chain::policy::classify`], like any attempt's, and reported to
 //! the target's health.
 //!
@@ -218,6 +219,10 @@ pub fn relay(
         };
         let mut held = HeldText::new(&redactor);
         let mut pending = Some(first);
+        // Every choice of a chat stream given its finish reason: an end
+        // without `[DONE]` then ends an answer that said everything, as a
+        // whole answer's does (`chain::assemble`).
+        let mut finished = Finished::default();
         // The answer's output tokens, once its usage is read: how fast the
         // target decoded, told with its end.
         let mut output = None;
@@ -243,6 +248,11 @@ pub fn relay(
                         }
                         Err(unreadable) => Err(Cut::from(unreadable)),
                     },
+                    Err(Cut::Ended) if !native && finished.all() => Ok(Event {
+                        event: None,
+                        data: "[DONE]".into(),
+                        id: None,
+                    }),
                     Err(cut) => Err(cut),
                 },
             };
@@ -264,6 +274,7 @@ pub fn relay(
             let frame = if native {
                 ending(&event.data, &mut relabel.shaping)
             } else {
+                finished.read(&event.data);
                 relabel.frame(&event.data)
             };
             if let Some(usage) = relabel.shaping.take_usage() {
@@ -299,6 +310,66 @@ pub fn relay(
     }
 }
 
+/// The choices of a chat stream seen, and those given a finish reason,
+/// each a bit (a choice past 63 is not told apart). A chunk is read whole
+/// only where it may change either: where it holds a finish reason other
+/// than `null`, or an index other than 0 (a choice's, or a call's).
+#[derive(Default)]
+struct Finished {
+    seen: u64,
+    done: u64,
+}
+
+impl Finished {
+    /// Notes the choices of chunk `data`.
+    fn read(&mut self, data: &str) {
+        static FINISH: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\"finish_reason\""));
+        static INDEX: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\"index\""));
+        let bytes = data.as_bytes();
+        // The value after the key found at `at`, `len` bytes long.
+        let value = |at: usize, len: usize| {
+            let after = bytes[at + len..].trim_ascii_start().strip_prefix(b":");
+            after.map(<[u8]>::trim_ascii_start).unwrap_or_default()
+        };
+        self.seen |= 1;
+        let finishes = FINISH
+            .find_iter(bytes)
+            .any(|at| !value(at, 15).starts_with(b"null"));
+        let another = INDEX
+            .find_iter(bytes)
+            .any(|at| !value(at, 7).starts_with(b"0"));
+        if !finishes && !another {
+            return;
+        }
+        #[derive(serde::Deserialize)]
+        struct Chunk {
+            #[serde(default)]
+            choices: Vec<Choice>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Choice {
+            #[serde(default)]
+            index: u64,
+            finish_reason: Option<serde::de::IgnoredAny>,
+        }
+        let chunk = serde_json::from_str::<Chunk>(data);
+        for choice in chunk.map(|chunk| chunk.choices).unwrap_or_default() {
+            let bit = 1u64 << choice.index.min(63);
+            self.seen |= bit;
+            if choice.finish_reason.is_some() {
+                self.done |= bit;
+            }
+        }
+    }
+
+    /// Whether every choice seen has finished.
+    fn all(&self) -> bool {
+        self.done != 0 && self.done & self.seen == self.seen
+    }
+}
+
 /// Why a started stream cannot go on.
 #[derive(Debug)]
 enum Cut {
@@ -309,6 +380,9 @@ enum Cut {
     Upstream(&'static str, AttemptError),
     /// The provider reported an error inside the stream (unscrubbed).
     Reported(AttemptError),
+    /// The upstream ended without its last event (`[DONE]`,
+    /// `message_stop`).
+    Ended,
 }
 
 /// The next upstream event, or why the stream cannot go on.
@@ -349,12 +423,7 @@ async fn next_event(
             "stream_truncated",
             AttemptError::InvalidResponse("the upstream stream ended inside an event".into()),
         ),
-        Ok(None) => (
-            "stream_truncated",
-            AttemptError::InvalidResponse(
-                "the upstream stream ended before its last event (`[DONE]`, `message_stop`)".into(),
-            ),
-        ),
+        Ok(None) => return Err(Cut::Ended),
         Err(_) => (
             "stream_timeout",
             AttemptError::Timeout {
@@ -562,6 +631,16 @@ fn frame(value: &Value) -> Bytes {
 /// the log and the client.
 fn broken(model_ref: &ModelRef, redactor: &Redactor, cut: Cut) -> StreamError {
     let (code, class, message) = match &cut {
+        Cut::Ended => {
+            let error = AttemptError::InvalidResponse(
+                "the upstream stream ended before its last event (`[DONE]`, `message_stop`)".into(),
+            );
+            (
+                "stream_truncated",
+                Some(classify(Outcome::of(&error)).0),
+                error.to_string(),
+            )
+        }
         Cut::Shutdown => (
             "gateway_shutdown",
             None,
@@ -949,6 +1028,30 @@ mod tests {
             message: message.to_string(),
             retry_after: None,
         }
+    }
+
+    /// A chat stream has finished once every choice it named has its
+    /// finish reason; a call's index is no choice.
+    #[test]
+    fn a_stream_has_finished_once_every_choice_has() {
+        let chunk = |index: u64, finish: Value, delta: Value| {
+            json!({"choices": [{"index": index, "delta": delta, "finish_reason": finish}]})
+                .to_string()
+        };
+        let call = json!({"tool_calls": [{"index": 1, "id": "c", "function": {"name": "f"}}]});
+        let mut one = Finished::default();
+        one.read(&chunk(0, Value::Null, json!({"content": "a"})));
+        one.read(&chunk(0, Value::Null, call));
+        assert!(!one.all());
+        one.read(&chunk(0, json!("tool_calls"), json!({})));
+        assert!(one.all());
+
+        let mut two = Finished::default();
+        two.read(&chunk(1, Value::Null, json!({"content": "b"})));
+        two.read(&chunk(0, json!("stop"), json!({})));
+        assert!(!two.all(), "choice 1 has not finished");
+        two.read(&chunk(1, json!("length"), json!({})));
+        assert!(two.all());
     }
 
     /// A failure after the start is classified by the one policy, as the
