@@ -406,11 +406,11 @@ fn ledger_table(body: &Value) -> String {
     format!("\n{}", aligned(rows))
 }
 
-/// Each client's spend and requests today and its limits, under the
+/// Each client's spend and requests answered today and its limits, under the
 /// quotas.
 fn client_table(body: &Value) -> String {
     let clients = body["clients"].as_array().into_iter().flatten();
-    let mut rows = headed("CLIENT|SPENT TODAY|REQUESTS TODAY|LIMITS|BUDGETS");
+    let mut rows = headed("CLIENT|SPENT TODAY|ANSWERED TODAY|LIMITS|BUDGETS");
     for client in clients {
         let name = client["name"].as_str().unwrap_or("-");
         let limits = &client["limits"];
@@ -663,7 +663,7 @@ mod tests {
         });
         assert_eq!(
             client_table(&body),
-            "\nCLIENT  SPENT TODAY  REQUESTS TODAY  LIMITS                 BUDGETS\n\
+            "\nCLIENT  SPENT TODAY  ANSWERED TODAY  LIMITS                 BUDGETS\n\
              alice   $0.4321      12              60 req/min, 4 at once  day $0.0040/$0.0010\n\
              token   $0.0000      0               -                      -\n"
         );

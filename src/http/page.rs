@@ -133,14 +133,14 @@ fn authorized(gateway: &Gateway, headers: &HeaderMap) -> bool {
     clients.find(&presented).is_some_and(|client| client.admin)
 }
 
-/// Each client's spend and requests today and its limits, when clients are
+/// Each client's spend and requests answered today and its limits, when clients are
 /// configured.
 fn clients(page: &mut String, config: &Config, ledger: &Ledger, today: i64) {
     let clients = &config.gateway.clients;
     if !clients.iter().any(|c| &*c.name != TOKEN_CLIENT) {
         return;
     }
-    page.push_str("<section><h2>Clients</h2><table id=\"clients\"><tr><th>Client</th><th>Spent today</th><th>Requests today</th><th>Limits</th><th>Models</th></tr>");
+    page.push_str("<section><h2>Clients</h2><table id=\"clients\"><tr><th>Client</th><th>Spent today</th><th>Answered today</th><th>Limits</th><th>Models</th></tr>");
     for client in clients.iter() {
         let total = ledger.with_totals(|t| t.since(Some(&client.name), today, |_| true));
         let l = client.limits;

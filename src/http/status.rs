@@ -254,7 +254,8 @@ pub(super) fn budget_states(ledger: &Ledger, config: &Config, today: i64) -> Vec
     states
 }
 
-/// A client's spend and requests today, its models and limits.
+/// A client's spend and requests answered today (`today.requests`), its
+/// models and limits.
 pub(super) fn client_status(ledger: &Ledger, client: &Client, today: i64) -> Value {
     let total = ledger.with_totals(|t| t.since(Some(&client.name), today, |_| true));
     let limits = client.limits;
