@@ -87,6 +87,9 @@ pub struct RequestOptions {
     pub fallback: bool,
     /// The request's trace, when it is traced: each attempt gets a span.
     pub trace: Option<Arc<Trace>>,
+    /// The client's `traceparent`, passed on when the request is not
+    /// traced.
+    pub onward: Option<reqwest::header::HeaderValue>,
     /// Whose request it is: its budgets are checked with the gateway's.
     pub client: Option<Arc<Client>>,
     /// What the request may use at most: each target's worst cost is
@@ -103,6 +106,7 @@ impl Default for RequestOptions {
         Self {
             fallback: true,
             trace: None,
+            onward: None,
             client: None,
             demand: None,
             session: None,
@@ -415,6 +419,7 @@ impl Gateway {
             quotas: &self.quotas,
             fallback: options.fallback,
             trace: options.trace.as_deref(),
+            onward: options.onward.as_ref(),
             ledger: &self.ledger,
             budgets: [&config.budgets, client_budgets],
             demand: options.demand.as_ref(),

@@ -569,6 +569,48 @@ async fn the_gen_ai_histograms_count_the_same_requests_over_otlp_as_on_metrics()
     }
 }
 
+/// A request its client's sampled flag leaves untraced is given no span,
+/// and its providers are sent the client's `traceparent` as it came: the
+/// context goes on whole, as a participant that records nothing passes it.
+#[tokio::test]
+async fn an_unsampled_clients_traceparent_is_passed_on_as_it_came() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let primary = healthy_mock().await;
+    let backup = healthy_mock().await;
+    let gw = gateway(traced(chain_config(&primary, &backup), &endpoint)).await;
+    let unsampled = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-00");
+    let response = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("traceparent", &unsampled)
+        .json(&json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+    let sent = primary.requests().pop().unwrap();
+    assert_eq!(sent["headers"]["traceparent"], unsampled, "{sent}");
+    // Spans leave within a second of their end: none did.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(received.spans.lock().unwrap().is_empty());
+    // With the trace sampled, the attempt's own span is the parent.
+    let sampled = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let response = gw
+        .client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("traceparent", &sampled)
+        .json(&json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    response.text().await.unwrap();
+    let sent = primary.requests().pop().unwrap();
+    let onward = sent["headers"]["traceparent"].as_str().unwrap();
+    assert!(onward.starts_with(&format!("00-{CLIENT_TRACE}-")) && onward.ends_with("-01"));
+    assert!(!onward.contains(CLIENT_SPAN), "{onward}");
+}
+
 #[tokio::test]
 async fn off_nothing_is_traced_and_providers_get_no_traceparent() {
     let primary = healthy_mock().await;

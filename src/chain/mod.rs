@@ -322,6 +322,8 @@ pub struct Settings<'a> {
     pub fallback: bool,
     /// The request's trace, when it is traced: each attempt gets a span.
     pub trace: Option<&'a Trace>,
+    /// Else, the client's `traceparent`, which each attempt passes on.
+    pub onward: Option<&'a reqwest::header::HeaderValue>,
     /// Spending so far, and the budgets each target is checked against:
     /// the gateway's and the client's.
     pub ledger: &'a Ledger,
@@ -634,7 +636,8 @@ async fn try_target(
         tries += 1;
         let started = Instant::now();
         let span = (settings.trace).map(|trace| OpenSpan::new(trace, target, tries));
-        let traceparent = span.as_ref().map(OpenSpan::traceparent);
+        let traceparent =
+            (span.as_ref().map(OpenSpan::traceparent)).or_else(|| settings.onward.cloned());
         let result = attempt(upstream, target, sent, settings, deadline, traceparent).await;
         let latency = started.elapsed();
         if let Some(span) = span {

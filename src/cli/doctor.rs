@@ -397,6 +397,7 @@ async fn probe(config: &Config, report: &mut Report) {
         quotas: &quotas,
         fallback: false,
         trace: None,
+        onward: None,
         ledger: &ledger,
         budgets: [&budgets, &budgets],
         demand: None,

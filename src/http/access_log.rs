@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -48,7 +48,7 @@ use crate::ledger::{self, Pricing, Row, Tokens};
 use crate::ops::redact::Redactor;
 use crate::ops::telemetry::content::{self, Output};
 use crate::ops::telemetry::histograms::Answered;
-use crate::ops::telemetry::{self, Trace};
+use crate::ops::telemetry::{self, Telemetry, Trace};
 use crate::session::{Sessions, Turn};
 use crate::upstream::EventStream;
 use crate::wire::chunk::{self, ChunkView};
@@ -83,6 +83,9 @@ pub(super) struct Entry {
     cache_lifetime: Option<Duration>,
     /// Set when the request is traced; the rest is read only then.
     trace: Option<Arc<Trace>>,
+    /// The client's `traceparent`, passed on to the providers of a request
+    /// that is not traced.
+    onward: Option<HeaderValue>,
     traced: Traced,
     /// What the request holds against its client's limits and the
     /// budgets, settled when its row is counted.
@@ -366,6 +369,12 @@ impl AccessRecord {
             .clone()
     }
 
+    /// The client's `traceparent` to pass on, for a request not traced.
+    pub fn onward(&self) -> Option<HeaderValue> {
+        let entry = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        entry.onward.clone()
+    }
+
     /// What a traced request's span says of the request: its sampling
     /// settings and its chain (and, when the trace keeps content, its
     /// messages, from its chat form: a Messages client's is written for
@@ -544,7 +553,13 @@ where
     let ledger = Spend::of(gateway, &request);
     if let Some(telemetry) = ledger.as_ref().and_then(|to| to.gateway.telemetry()) {
         let trace = telemetry.trace(request.headers());
-        record.update(|entry| entry.trace = trace);
+        let onward = (trace.is_none())
+            .then(|| Telemetry::passed_on(request.headers()))
+            .flatten();
+        record.update(|entry| {
+            entry.trace = trace;
+            entry.onward = onward;
+        });
     }
     request.extensions_mut().insert(record.clone());
     // Written as it is if the client leaves before the response's head

@@ -279,6 +279,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
     // chains with a target whose rules give it back.
     if gateway.telemetry().is_some() {
         options.trace = record.trace();
+        options.onward = record.onward();
     }
     if options.trace.is_some() {
         record.traced_request(&request, chain.as_deref().unwrap_or_default());

@@ -65,6 +65,7 @@ pub fn request_options(headers: &axum::http::HeaderMap) -> Result<RequestOptions
         client: None,
         fallback: fallback(headers)?,
         trace: None,
+        onward: None,
         demand: None,
         // Found by `http::front` once the body is read (`crate::session`).
         session: None,

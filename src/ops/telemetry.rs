@@ -139,6 +139,18 @@ impl Telemetry {
         }))
     }
 
+    /// The client's `traceparent` as the providers of a request that is
+    /// not traced are sent it: a participant that records nothing passes
+    /// the context on as it came (W3C Trace Context), so that a trace the
+    /// client's side keeps, or decides later, stays one. `None` without a
+    /// valid one.
+    pub fn passed_on(headers: &HeaderMap) -> Option<HeaderValue> {
+        let parent = headers
+            .get("traceparent")
+            .and_then(|value| Traceparent::parse(value.as_bytes()))?;
+        Some(traceparent(parent.trace_id, parent.span_id, parent.sampled))
+    }
+
     /// Sends what is queued and stops the exporter, waiting at most
     /// `within`.
     pub async fn shutdown(&self, within: Duration) {
@@ -222,14 +234,17 @@ pub struct AttemptSpan {
 impl AttemptSpan {
     /// The `traceparent` the provider receives for this attempt.
     pub fn traceparent(&self, trace: &Trace) -> HeaderValue {
-        traceparent(trace.trace_id, self.span_id)
+        traceparent(trace.trace_id, self.span_id, true)
     }
 }
 
-/// `00-{trace id}-{span id}-01`, written digit by digit.
-fn traceparent(trace_id: u128, span_id: [u8; 8]) -> HeaderValue {
+/// `00-{trace id}-{span id}-{01 sampled, else 00}`, written digit by digit.
+fn traceparent(trace_id: u128, span_id: [u8; 8], sampled: bool) -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01";
+    if !sampled {
+        text[54] = b'0';
+    }
     let ids = trace_id.to_be_bytes().into_iter().chain(span_id);
     // The trace id's 32 digits from byte 3, the span's 16 from byte 36.
     let places = (3..35).step_by(2).chain((36..52).step_by(2));
@@ -338,7 +353,7 @@ mod tests {
             (1, 1),
             (u128::MAX, u64::MAX),
         ] {
-            let written = traceparent(trace_id, u64::to_be_bytes(span_id));
+            let written = traceparent(trace_id, u64::to_be_bytes(span_id), true);
             let expected = format!("00-{trace_id:032x}-{span_id:016x}-01");
             assert_eq!(written.to_str().unwrap(), expected);
             let read = Traceparent::parse(written.as_bytes()).unwrap();
