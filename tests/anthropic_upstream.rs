@@ -816,6 +816,14 @@ async fn faults_after_the_first_event_end_the_stream_with_an_error_event() {
             "stream_truncated",
         ),
         (
+            "ended early",
+            MockOptions {
+                end_after_chunks: Some(4),
+                ..MockOptions::default()
+            },
+            "stream_truncated",
+        ),
+        (
             "stalled",
             MockOptions {
                 chunk_delay_ms: 5_000,

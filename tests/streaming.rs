@@ -178,24 +178,15 @@ async fn a_stream_ending_without_done_is_truncated_unless_it_finished() {
     let status = gw.status().await;
     assert_eq!(status["targets"][0]["consecutiveFailures"], 0, "{status}");
 
-    let cut = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(|| async {
-            let chunk = json!({"id": "c", "choices": [{"index": 0,
-                "delta": {"content": "Hel"}, "finish_reason": null}]});
-            (
-                [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
-                format!("data: {chunk}\n\n"),
-            )
-        }),
+    let (primary, backup) = (
+        mock(MockOptions {
+            end_after_chunks: Some(3),
+            ..MockOptions::default()
+        })
+        .await,
+        healthy_mock().await,
     );
-    let base = provider_app(cut).await;
-    let gw = gateway(json!({
-        "models": {"mode": "replace", "providers": {"primary": {"baseUrl": base, "apiKey": KEY,
-            "models": [{"id": "m"}]}}},
-        "agents": {"defaults": {"model": "primary/m"}},
-    }))
-    .await;
+    let gw = gateway(chain_config(&primary, &backup)).await;
     let events = stream_body(&gw).await.events;
     assert_ends_with_error(&events, "stream_truncated");
 }

@@ -509,7 +509,7 @@ async fn broken_streams_are_explained() {
         ),
         (
             MockOptions {
-                no_done: true,
+                end_after_chunks: Some(3),
                 ..MockOptions::default()
             },
             json!({}),

@@ -111,6 +111,10 @@ pub struct MockOptions {
     /// End streams without `data: [DONE]`.
     #[arg(long)]
     pub no_done: bool,
+    /// End streams after this many chunks, cleanly, before their finish
+    /// reason and without `data: [DONE]`.
+    #[arg(long)]
+    pub end_after_chunks: Option<usize>,
     /// Answer 401 unless `Authorization: Bearer <KEY>` is sent.
     #[arg(long, value_name = "KEY")]
     pub require_key: Option<String>,
@@ -533,6 +537,7 @@ impl MockOptions {
             error_after_chunks: None,
             filter_after_chunks: None,
             drop_after_chunks: None,
+            end_after_chunks: None,
             stall_after_chunks: None,
             no_done: false,
             redirect_to: None,
@@ -983,6 +988,10 @@ fn send_frames(state: Arc<MockState>, options: MockOptions, frames: Vec<String>)
             tokio::time::sleep(Duration::from_millis(options.first_byte_delay_ms)).await;
         }
         for (index, frame) in frames.into_iter().enumerate() {
+            if options.end_after_chunks == Some(index) {
+                guard.finished = true;
+                return;
+            }
             if options.drop_after_chunks == Some(index) {
                 guard.finished = true;
                 if index > 0 {

@@ -37,6 +37,7 @@ use super::{
     PROVIDER_HEADER, SESSION_HEADER, request_options,
 };
 use crate::admission::Refused;
+use crate::capabilities::Api;
 use crate::chain::Answer;
 use crate::config::clients::Client;
 use crate::config::{ApiKey, Config, ModelRef, Target, UnknownModel, placeholder_key};
@@ -397,6 +398,8 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
                 client_wants_usage: wants_usage,
                 parts: <F::Encoder as Encoder>::PARTS,
                 native,
+                chat_upstream: answer.target.provider.api
+                    == crate::capabilities::Api::OpenAiCompletions,
                 outcome,
                 health: answer.health,
                 usage: record.usage_sink(),

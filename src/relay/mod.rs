@@ -156,6 +156,10 @@ pub struct Answering {
     /// client gets those ([`Item::Native`]), and the chunks are read only
     /// for how the stream ends.
     pub native: bool,
+    /// The upstream speaks the chat API: its stream's end without `[DONE]`
+    /// once every choice has its finish reason ends a whole answer (an
+    /// Anthropic stream ends by its `message_stop`).
+    pub chat_upstream: bool,
     /// The request's metric outcome if the stream completes: `ok` or
     /// `fallback`.
     pub outcome: &'static str,
@@ -202,6 +206,7 @@ pub fn relay(
         client_wants_usage,
         parts,
         native,
+        chat_upstream,
         outcome,
         health,
         usage: mut on_usage,
@@ -248,7 +253,7 @@ pub fn relay(
                         }
                         Err(unreadable) => Err(Cut::from(unreadable)),
                     },
-                    Err(Cut::Ended) if !native && finished.all() => Ok(Event {
+                    Err(Cut::Ended) if chat_upstream && finished.all() => Ok(Event {
                         event: None,
                         data: "[DONE]".into(),
                         id: None,
@@ -274,7 +279,9 @@ pub fn relay(
             let frame = if native {
                 ending(&event.data, &mut relabel.shaping)
             } else {
-                finished.read(&event.data);
+                if chat_upstream {
+                    finished.read(&event.data);
+                }
                 relabel.frame(&event.data)
             };
             if let Some(usage) = relabel.shaping.take_usage() {
@@ -311,13 +318,14 @@ pub fn relay(
 }
 
 /// The choices of a chat stream seen, and those given a finish reason,
-/// each a bit (a choice past 63 is not told apart). A chunk is read whole
+/// each a bit (a choice past 127, which a whole answer does not keep
+/// either, is not told apart). A chunk is read whole
 /// only where it may change either: where it holds a finish reason other
 /// than `null`, or an index other than 0 (a choice's, or a call's).
 #[derive(Default)]
 struct Finished {
-    seen: u64,
-    done: u64,
+    seen: u128,
+    done: u128,
 }
 
 impl Finished {
@@ -356,7 +364,7 @@ impl Finished {
         }
         let chunk = serde_json::from_str::<Chunk>(data);
         for choice in chunk.map(|chunk| chunk.choices).unwrap_or_default() {
-            let bit = 1u64 << choice.index.min(63);
+            let bit = 1u128 << choice.index.min(127);
             self.seen |= bit;
             if choice.finish_reason.is_some() {
                 self.done |= bit;
