@@ -398,8 +398,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
                 client_wants_usage: wants_usage,
                 parts: <F::Encoder as Encoder>::PARTS,
                 native,
-                chat_upstream: answer.target.provider.api
-                    == crate::capabilities::Api::OpenAiCompletions,
+                chat_upstream: answer.target.provider.api == Api::OpenAiCompletions,
                 outcome,
                 health: answer.health,
                 usage: record.usage_sink(),
