@@ -1606,6 +1606,20 @@ async fn thinking_written_for_anthropic_has_a_budget_its_api_takes() {
     kept["tool_choice"] = json!("auto");
     let on = json!({"type": "enabled", "budget_tokens": 2000});
     asks.push(("openai", kept, on, vec![]));
+    // A Messages client's own thinking with its `top_k`, as a chat
+    // client's would be.
+    let mock = healthy_mock().await;
+    let gw = single(&mock, ANTHROPIC).await;
+    let response = gw
+        .messages(json!({"model": "p/m", "max_tokens": 4000, "top_k": 5,
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(dropped(&response).iter().any(|n| n == "thinking"), "{:?}", dropped(&response));
+    let sent = mock.requests().pop().unwrap();
+    assert_eq!(sent["body"]["thinking"], json!({"type": "disabled"}));
+    assert_eq!(sent["body"]["top_k"], 5);
     for (dialect, body, sent, named) in cases.into_iter().chain(asks) {
         let mock = healthy_mock().await;
         let gw = gateway(json!({

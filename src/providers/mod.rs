@@ -31,6 +31,7 @@ use crate::translate::anthropic_provider::{self, Carried, MessagesPlan};
 use crate::translate::decisions::{
     CallId, Decisions, Limit, Reasoning, Switch, ToolChoice, Turn, Usage,
 };
+use crate::translate::fields::MessagesRow;
 use crate::wire::facts::Facts;
 use crate::wire::request::{ClientRequest, Native};
 
@@ -244,8 +245,11 @@ fn samples_apart(draft: &Draft) -> bool {
     let sent =
         |key| (draft.given(key)).filter(|value| !value.is_null() && !draft.decided.removes(key));
     let number = |key| sent(key).as_ref().and_then(Value::as_f64);
+    // A Messages client's `top_k` has no place in the request model (the
+    // chat API has none): its reader notes it.
+    let top_k = sent("top_k").is_some() || MessagesRow::TopK.is_in(draft.seen());
     number("temperature").is_some_and(|t| t != 1.0)
-        || sent("top_k").is_some()
+        || top_k
         || number("top_p").is_some_and(|p| p < 0.95)
 }
 
