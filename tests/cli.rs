@@ -1332,6 +1332,35 @@ async fn openclaw_provider_prints_the_snippet_and_never_a_literal_token() {
         &said,
         "no client \"bob\" under gateway.clients (it has: ci, openclaw)",
     );
+
+    // The clients may be in a file the config includes, as OpenClaw's may.
+    files.write(
+        "clients.json",
+        &json!({"openclaw": {"key": "${OC_KEY}"}}).to_string(),
+        0o600,
+    );
+    let included = files.write(
+        "included.json",
+        &json!({"gateway": {"clients": {"$include": "./clients.json"}}}).to_string(),
+        0o600,
+    );
+    let output = run(
+        &[
+            "openclaw",
+            "provider",
+            "--config",
+            s(&included),
+            "--client",
+            "openclaw",
+        ],
+        &[("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let snippet: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        snippet["models"]["providers"]["clawgate"]["apiKey"],
+        "${OC_KEY}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1616,7 +1616,11 @@ async fn thinking_written_for_anthropic_has_a_budget_its_api_takes() {
             "messages": [{"role": "user", "content": "hi"}]}))
         .await;
     assert_eq!(response.status(), 200);
-    assert!(dropped(&response).iter().any(|n| n == "thinking"), "{:?}", dropped(&response));
+    assert!(
+        dropped(&response).iter().any(|n| n == "thinking"),
+        "{:?}",
+        dropped(&response)
+    );
     let sent = mock.requests().pop().unwrap();
     assert_eq!(sent["body"]["thinking"], json!({"type": "disabled"}));
     assert_eq!(sent["body"]["top_k"], 5);

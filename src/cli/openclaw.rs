@@ -16,6 +16,7 @@ use clap::Subcommand;
 use serde_json::{Map, Value, json};
 
 use super::{CliError, SourceArgs, print_json};
+use crate::config::clients::TOKEN_CLIENT;
 use crate::config::{Config, Secrets, Source, Target};
 
 #[derive(Debug, Subcommand)]
@@ -35,15 +36,19 @@ pub enum OpenclawCommand {
 pub fn provider(source_args: &SourceArgs, client: Option<&str>) -> Result<ExitCode, CliError> {
     let (source, loaded) = source_args.load(Secrets::Offline)?;
     let config = &loaded.config;
+    let clients = &config.gateway.clients;
     let client = match client {
-        Some(name) => Some(config.gateway.clients.get(name).ok_or_else(|| {
-            let names = config.gateway.clients.names().join(", ");
+        Some(name) => Some(clients.get(name).ok_or_else(|| {
+            let names: Vec<&str> = clients.iter().map(|c| &*c.name).collect();
             CliError::Other(format!(
-                "no client {name:?} under gateway.clients (it has: {names})"
+                "no client {name:?} under gateway.clients (it has: {})",
+                names.join(", ")
             ))
         })?),
         None => None,
     };
+    // The token's holder is named by the token.
+    let client = client.filter(|client| &*client.name != TOKEN_CLIENT);
     // The key as the file writes it: the client's, else the token's.
     let (at, written) = match client {
         Some(client) => (
@@ -109,9 +114,8 @@ fn written(source: &Source, pointer: &str) -> Result<Option<String>, CliError> {
     let Source::File(path) = source else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
-    let document: Value = crate::config::parse_document(&text).unwrap_or(Value::Null);
+    // Loaded already: a document that cannot be read now says nothing.
+    let document = crate::config::read_document(path).unwrap_or(Value::Null);
     if document.pointer("/gateway/mode").is_some() {
         return Ok(None);
     }

@@ -214,16 +214,20 @@ pub const MAX_CONFIG_DEPTH: usize = 64;
 /// Reads and validates the config from `source`.
 pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
     let mut loaded = match source {
-        Source::File(path) => {
-            let document = parse_document(&read_bounded(path)?)?;
-            validate::validate(include::resolve(document, path)?, env, secrets)?
-        }
+        Source::File(path) => validate::validate(read_document(path)?, env, secrets)?,
         Source::Defaults => load_str("{}", env, secrets)?,
     };
     if *source == Source::Defaults {
         loaded.warnings.extend(misnamed_configs(env));
     }
     Ok(loaded)
+}
+
+/// The config file at `path` as a document, its `$include`s read: what
+/// is validated, and what a command that reads the file as written reads.
+pub fn read_document(path: &Path) -> Result<Value, ConfigErrors> {
+    let document = parse_document(&read_bounded(path)?)?;
+    include::resolve(document, path)
 }
 
 /// The file's text, if it is no larger than [`MAX_CONFIG_BYTES`]: never
