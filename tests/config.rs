@@ -1825,6 +1825,25 @@ fn openclaws_include_is_read_as_openclaw_reads_it() {
     write("broken.json5", "{providers: {,}}");
     let errors = error_of("{models: {$include: 'broken.json5'}}");
     assert!(errors.contains("broken.json5"), "{errors}");
+    write("list.json5", "['a']");
+    let errors = error_of("{models: {$include: 'list.json5', mode: 'merge'}}");
+    assert!(
+        errors.contains("models.$include: the files hold no object"),
+        "{errors}"
+    );
+    // Ten levels deep at most.
+    for level in 0..11 {
+        write(
+            &format!("deep{level}.json5"),
+            &format!("{{$include: './deep{}.json5'}}", level + 1),
+        );
+    }
+    write("deep11.json5", "{}");
+    let errors = error_of("{models: {$include: './deep0.json5'}}");
+    assert!(
+        errors.contains("more than 10 levels of $include"),
+        "{errors}"
+    );
     let errors = error_of("{models: {$include: 3}}");
     assert!(
         errors.contains("models.$include: expected a file name or a list of file names"),

@@ -58,11 +58,17 @@ impl Reading {
                     Some(names) => {
                         let at = super::keys::join(at, INCLUDE);
                         let included = self.files(names, &at)?;
-                        Ok(if own.is_empty() {
-                            included
-                        } else {
-                            merge(included, Value::Object(own))
-                        })
+                        if own.is_empty() {
+                            return Ok(included);
+                        }
+                        // Members beside it merge into an object only.
+                        if !included.is_object() {
+                            return Err(ConfigErrors::single(
+                                &at,
+                                "the files hold no object, and the members beside `$include` need one to merge into".into(),
+                            ));
+                        }
+                        Ok(merge(included, Value::Object(own)))
                     }
                 }
             }
