@@ -474,7 +474,8 @@ impl Other {
             "tool_reference" => Other::ToolReference,
             "server_tool_use" | "mcp_tool_use" => Other::ServerTool,
             kind if kind.ends_with("_tool_result") => Other::ServerTool,
-            kind => Other::Else(kind.into()),
+            // Named in the refusal: a type is a word, not a text.
+            kind => Other::Else(kind.chars().take(64).collect::<String>().into()),
         }
     }
 }
