@@ -578,37 +578,35 @@ async fn an_unsampled_clients_traceparent_is_passed_on_as_it_came() {
     let primary = healthy_mock().await;
     let backup = healthy_mock().await;
     let gw = gateway(traced(chain_config(&primary, &backup), &endpoint)).await;
-    let unsampled = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-00");
-    let response = gw
-        .client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("traceparent", &unsampled)
-        .json(&json!({"messages": user_message()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.text().await.unwrap();
-    let sent = primary.requests().pop().unwrap();
-    assert_eq!(sent["headers"]["traceparent"], unsampled, "{sent}");
+    // The `traceparent` the provider gets for a request with `flags`.
+    let onward = async |flags: &str| {
+        let response = gw
+            .client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .header(
+                "traceparent",
+                format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-{flags}"),
+            )
+            .json(&json!({"messages": user_message()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap();
+        let sent = primary.requests().pop().unwrap();
+        sent["headers"]["traceparent"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        onward("00").await,
+        format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-00")
+    );
     // Spans leave within a second of their end: none did.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(received.spans.lock().unwrap().is_empty());
     // With the trace sampled, the attempt's own span is the parent.
-    let sampled = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
-    let response = gw
-        .client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("traceparent", &sampled)
-        .json(&json!({"messages": user_message()}))
-        .send()
-        .await
-        .unwrap();
-    response.text().await.unwrap();
-    let sent = primary.requests().pop().unwrap();
-    let onward = sent["headers"]["traceparent"].as_str().unwrap();
-    assert!(onward.starts_with(&format!("00-{CLIENT_TRACE}-")) && onward.ends_with("-01"));
-    assert!(!onward.contains(CLIENT_SPAN), "{onward}");
+    let sampled = onward("01").await;
+    assert!(sampled.starts_with(&format!("00-{CLIENT_TRACE}-")) && sampled.ends_with("-01"));
+    assert!(!sampled.contains(CLIENT_SPAN), "{sampled}");
 }
 
 #[tokio::test]
