@@ -190,8 +190,9 @@ fn messages_body(draft: &mut Draft, target: &Target) {
     };
     // Thinking goes where Anthropic's API takes it: the gateway's with a
     // budget of at least 1,024 and below `max_tokens`; any, the client's
-    // own too, with no forced call and no sampling but a `top_p` of 0.95
-    // or more. Else it is written off, and the thinking asked for is
+    // own too, with no forced call and no sampling of the client's but a
+    // `temperature` of 1 and a `top_p` of 0.95 or more. Else it is
+    // written off, and the thinking asked for is
     // named: the call and the sampling are what the client asked of the
     // answer, and either front end's request is sent the same. (Kimi
     // Coding's rules are their own: a budget as above.)
