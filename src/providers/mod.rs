@@ -206,6 +206,10 @@ fn messages_body(draft: &mut Draft, target: &Target) {
             || (thinking == ThinkingSwitch::AsSent && on == Some(true));
         let refused = thinks && (forces_a_call(draft, target) || samples_apart(draft));
         if (written && budget >= max_tokens) || refused {
+            // The client's own, written anew: what else it held is named.
+            if !written {
+                draft.withhold(Withheld::WrittenAnew("thinking"));
+            }
             thinking = ThinkingSwitch::Off;
             draft.decided.thinking = Some(Switch {
                 on: false,
