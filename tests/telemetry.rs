@@ -463,24 +463,12 @@ async fn the_gen_ai_histograms_go_over_otlp_when_asked_for_and_at_shutdown() {
     // A cumulative export with both requests, every interval.
     let deadline = Instant::now() + Duration::from_secs(10);
     let count = |request: &ExportMetricsServiceRequest, name: &str, token_type: Option<&str>| {
-        let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
-        let metric = metrics.iter().find(|m| m.name == name)?;
-        let Some(Data::Histogram(histogram)) = &metric.data else {
-            return None;
-        };
-        let point = histogram.data_points.iter().find(|p| {
-            let has = |k: &str, v: &str| {
-                p.attributes.iter().any(|kv| {
-                    kv.key == k
-                        && kv.value.as_ref().and_then(|v| v.value.as_ref())
-                            == Some(&Any::StringValue(v.into()))
-                })
-            };
-            has("gen_ai.provider.name", "primary")
-                && has("gen_ai.response.model", "primary/m")
-                && token_type.is_none_or(|t| has("gen_ai.token.type", t))
-        })?;
-        Some(point.count)
+        let mut attributes = vec![
+            ("gen_ai.provider.name", "primary"),
+            ("gen_ai.response.model", "primary/m"),
+        ];
+        attributes.extend(token_type.map(|t| ("gen_ai.token.type", t)));
+        histogram_count(request, name, &attributes)
     };
     loop {
         let last = received.metrics.lock().unwrap().last().cloned();
@@ -507,6 +495,34 @@ async fn the_gen_ai_histograms_go_over_otlp_when_asked_for_and_at_shutdown() {
         .shutdown(Duration::from_secs(5))
         .await;
     assert!(received.metrics.lock().unwrap().len() > before);
+}
+
+/// The count of histogram `name`'s data point whose attributes hold every
+/// one of `attributes` (string values), in an OTLP metrics export.
+fn histogram_count(
+    request: &ExportMetricsServiceRequest,
+    name: &str,
+    attributes: &[(&str, &str)],
+) -> Option<u64> {
+    let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
+    let metric = metrics.iter().find(|m| m.name == name)?;
+    let Some(Data::Histogram(histogram)) = &metric.data else {
+        return None;
+    };
+    let has = |point: &&HistogramDataPoint| {
+        attributes.iter().all(|(key, value)| {
+            point.attributes.iter().any(|kv| {
+                kv.key == *key
+                    && kv.value.as_ref().and_then(|v| v.value.as_ref())
+                        == Some(&Any::StringValue((*value).into()))
+            })
+        })
+    };
+    histogram
+        .data_points
+        .iter()
+        .find(has)
+        .map(|point| point.count)
 }
 
 /// The histograms over OTLP count the requests `/metrics` counts: those
@@ -537,21 +553,8 @@ async fn the_gen_ai_histograms_count_the_same_requests_over_otlp_as_on_metrics()
     assert_eq!(header(&whole, "x-clawgate-provider"), "backup");
     whole.text().await.unwrap();
     let points = |request: &ExportMetricsServiceRequest, provider: &str| {
-        let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
-        let metric = metrics
-            .iter()
-            .find(|m| m.name == "gen_ai.client.operation.duration")?;
-        let Some(Data::Histogram(histogram)) = &metric.data else {
-            return None;
-        };
-        let of = |p: &&HistogramDataPoint| {
-            p.attributes.iter().any(|kv| {
-                kv.key == "gen_ai.provider.name"
-                    && kv.value.as_ref().and_then(|v| v.value.as_ref())
-                        == Some(&Any::StringValue(provider.into()))
-            })
-        };
-        histogram.data_points.iter().find(of).map(|p| p.count)
+        let attributes = [("gen_ai.provider.name", provider)];
+        histogram_count(request, "gen_ai.client.operation.duration", &attributes)
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
