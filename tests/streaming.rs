@@ -209,6 +209,38 @@ async fn a_stream_that_falls_silent_ends_with_a_timeout_event() {
 }
 
 #[tokio::test]
+async fn keep_alives_alone_hold_a_started_stream_for_the_chain_deadline_at_most() {
+    let pinging = MockOptions {
+        stall_after_chunks: Some(3),
+        keep_alive_ms: Some(100),
+        ..MockOptions::default()
+    };
+    let (primary, backup) = (mock(pinging).await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"timeouts": {"idleSeconds": 0.5, "chainSeconds": 1.5}});
+    let gw = gateway(config).await;
+    let started = std::time::Instant::now();
+    let response = gw.chat(stream_request()).await;
+    let body = tokio::time::timeout(Duration::from_secs(10), response.text())
+        .await
+        .expect("the stream is cut, not held by its keep-alives")
+        .unwrap();
+    let took = started.elapsed();
+    // The keep-alives went on to the client meanwhile, each restarting the
+    // idle timeout, which they outlasted.
+    assert!(body.matches("\n: keep-alive\n").count() >= 5, "{body}");
+    assert!(took >= Duration::from_millis(1_400), "{took:?}");
+    let events = sse_data(&body);
+    assert_ends_with_error(&events, "stream_timeout");
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    let message = last["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no stream event but keep-alives within 1.50s"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn a_client_leaving_mid_stream_cancels_the_upstream_request() {
     let slow = MockOptions {
         chunk_delay_ms: 200,

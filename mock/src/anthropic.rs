@@ -20,6 +20,7 @@
 //! Anthropic error body whose type follows the status unless `--fail-type`
 //! names one), `--fail-times`, `--retry-after`, `--first-byte-delay-ms`,
 //! `--chunk-delay-ms`, `--comment`, `--drop-after-chunks`,
+//! `--stall-after-chunks` (with `--keep-alive-ms`, a `ping` every so often),
 //! `--error-after-chunks` (an `error` event) and `--no-done` (no
 //! `message_stop`). Requests are recorded like the OpenAI path's.
 
@@ -335,5 +336,6 @@ fn stream(
     } else if !options.no_done {
         frames.push(frame("message_stop", &json!({"type": "message_stop"})));
     }
-    send_frames(state, options.clone(), frames)
+    let ping = "event: ping\ndata: {\"type\":\"ping\"}\n\n";
+    send_frames(state, options.clone(), frames, ping)
 }

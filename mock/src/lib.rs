@@ -161,6 +161,11 @@ pub struct MockOptions {
     /// After this many stream chunks, fall silent and never finish.
     #[arg(long, value_name = "N")]
     pub stall_after_chunks: Option<usize>,
+    /// Stalled (`--stall-after-chunks`), send a keep-alive every MS
+    /// milliseconds instead of silence: `: keep-alive` on the chat
+    /// endpoint, a `ping` event on the Messages one.
+    #[arg(long, value_name = "MS", requires = "stall_after_chunks")]
+    pub keep_alive_ms: Option<u64>,
     /// Fail each request at a random point, or not: 40% answer; 60% split
     /// evenly between a 500, a hang before headers, silence after headers,
     /// a drop mid-stream, silence mid-stream and an error event mid-stream.
@@ -967,14 +972,21 @@ fn stream(
     } else if !options.no_done {
         frames.push("data: [DONE]\n\n".to_string());
     }
-    send_frames(state, options, frames)
+    send_frames(state, options, frames, ": keep-alive\n\n")
 }
 
 /// An event stream of `frames` (each a whole event), with the stream faults
 /// of `options`: a comment before each, a delay before the first and
 /// between them, a dropped connection or silence after some. Shared by
 /// both APIs the mock speaks.
-fn send_frames(state: Arc<MockState>, options: MockOptions, frames: Vec<String>) -> Response {
+/// `keep_alive` is the API's keep-alive frame, sent while stalled with
+/// `--keep-alive-ms`.
+fn send_frames(
+    state: Arc<MockState>,
+    options: MockOptions,
+    frames: Vec<String>,
+    keep_alive: &'static str,
+) -> Response {
     let frames: Vec<Bytes> = frames
         .into_iter()
         .map(|frame| match &options.comment {
@@ -1004,7 +1016,14 @@ fn send_frames(state: Arc<MockState>, options: MockOptions, frames: Vec<String>)
                 return;
             }
             if options.stall_after_chunks == Some(index) {
-                std::future::pending::<()>().await;
+                let Some(every) = options.keep_alive_ms else {
+                    std::future::pending::<()>().await;
+                    return;
+                };
+                loop {
+                    tokio::time::sleep(Duration::from_millis(every)).await;
+                    yield Ok(Bytes::from_static(keep_alive.as_bytes()));
+                }
             }
             if index > 0 && options.chunk_delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(options.chunk_delay_ms)).await;

@@ -51,7 +51,7 @@ use crate::ops::scrub::Scrubber;
 use crate::ops::throttle::Throttle;
 use crate::providers::{self, response::shape_completion};
 use crate::reasoning_cache::{self, Collector, ReasoningCache, Scope};
-use crate::relay::{self, Item};
+use crate::relay::{self, Item, Liveness};
 use crate::session::{self, Conversation};
 use crate::translate::{fields, token_estimate};
 use crate::upstream::Reply;
@@ -407,7 +407,7 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
                 first,
                 rest,
                 answering,
-                config.gateway.timeouts.idle,
+                Liveness::new(config.gateway.timeouts.idle, config.gateway.timeouts.chain),
                 config.redactor.clone(),
                 gateway.aborted(),
             );

@@ -20,7 +20,9 @@
 //!
 //! Upstream comments (`: keep-alive`, `: OPENROUTER PROCESSING`) restart
 //! the idle timeout and are relayed, so the client sees the stream is
-//! alive. The request's outcome metric is recorded when the stream ends,
+//! alive; but a stream of nothing else (comments, Anthropic's `ping`) is
+//! cut once it has gone the chain's deadline without an event
+//! ([`Liveness`]). The request's outcome metric is recorded when the stream ends,
 //! not when it starts. An event whose data is not a JSON object cuts the
 //! stream as an unreadable answer does. Every text of the provider's that
 //! the relay passes on outside a chunk (an error message) and every
@@ -44,6 +46,8 @@ use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::LazyLock;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -196,7 +200,7 @@ pub fn relay(
     first: Event,
     mut rest: EventStream,
     answering: Answering,
-    idle: Duration,
+    mut liveness: Liveness,
     redactor: Redactor,
     aborted: impl Future<Output = ()> + Send,
 ) -> impl Stream<Item = Item> + Send {
@@ -238,13 +242,16 @@ pub fn relay(
             let next = match (cut.take(), pending.take()) {
                 (Some(cut), _) => Err(cut),
                 (None, Some(event)) => Ok(event),
-                (None, None) => match next_event(&mut rest, idle, aborted.as_mut()).await {
-                    Ok(sse::Item::Event(event)) => Ok(event),
+                (None, None) => match next_event(&mut rest, &liveness, aborted.as_mut()).await {
+                    Ok(sse::Item::Event(event)) => {
+                        liveness.event();
+                        Ok(event)
+                    }
                     Ok(sse::Item::Comment(text)) => {
                         yield Item::KeepAlive(comment(&redactor, &text));
                         continue;
                     }
-                    Ok(sse::Item::Native(event)) => match held.native(event) {
+                    Ok(sse::Item::Native(event)) => match held.native(liveness.native(event)) {
                         Ok(events) => {
                             for event in events {
                                 yield Item::Native(event);
@@ -393,16 +400,58 @@ enum Cut {
     Ended,
 }
 
+/// How long a started stream may go on without an event: `idle` of
+/// silence, a comment restarting it; `most` of keep-alives alone (comments,
+/// Anthropic's `ping`), counted from the last event.
+pub struct Liveness {
+    idle: Duration,
+    most: Duration,
+    last_event: Instant,
+}
+
+impl Liveness {
+    /// `idle` and `most`, counted from now: the stream's first event.
+    pub fn new(idle: Duration, most: Duration) -> Liveness {
+        Liveness {
+            idle,
+            most,
+            last_event: Instant::now(),
+        }
+    }
+
+    fn event(&mut self) {
+        self.last_event = Instant::now();
+    }
+
+    /// A provider's own event: an event, unless a `ping`.
+    fn native(&mut self, event: Event) -> Event {
+        if event.event.as_deref() != Some("ping") {
+            self.event();
+        }
+        event
+    }
+
+    /// How long to wait for the next item, and what ran out when none came.
+    fn wait(&self) -> (Duration, &'static str, Duration) {
+        let left = self.most.saturating_sub(self.last_event.elapsed());
+        match left < self.idle {
+            true => (left, "stream event but keep-alives", self.most),
+            false => (self.idle, "next stream event", self.idle),
+        }
+    }
+}
+
 /// The next upstream event, or why the stream cannot go on.
 async fn next_event(
     rest: &mut EventStream,
-    idle: Duration,
+    liveness: &Liveness,
     mut aborted: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<sse::Item, Cut> {
+    let (wait, waiting_for, after) = liveness.wait();
     let next = tokio::select! {
         biased;
         () = aborted.as_mut() => return Err(Cut::Shutdown),
-        next = tokio::time::timeout(idle, rest.next()) => next,
+        next = tokio::time::timeout(wait, rest.next()) => next,
     };
     let (code, error) = match next {
         // A comment is a sign of life: the idle timeout starts again.
@@ -434,10 +483,7 @@ async fn next_event(
         Ok(None) => return Err(Cut::Ended),
         Err(_) => (
             "stream_timeout",
-            AttemptError::Timeout {
-                waiting_for: "next stream event",
-                after: idle,
-            },
+            AttemptError::Timeout { waiting_for, after },
         ),
     };
     Err(Cut::Upstream(code, error))
