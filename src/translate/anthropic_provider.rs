@@ -619,8 +619,9 @@ pub struct StreamTranslator {
     id: String,
     model: Value,
     /// The index among the answer's tool calls of the open `tool_use`
-    /// block, if the open block is one.
-    open_tool: Option<u64>,
+    /// block, if the open block is one, and whether any of its input was
+    /// said.
+    open_tool: Option<(u64, bool)>,
     tool_calls: u64,
     usage: Usage,
 }
@@ -690,10 +691,15 @@ impl StreamTranslator {
             }
             "content_block_start" => self.block_start(read(data.content_block)),
             "content_block_delta" => self.block_delta(data.delta()),
-            "content_block_stop" => {
-                self.open_tool = None;
-                Said::Nothing
-            }
+            // A call that said no input takes none: `{}`, as OpenAI
+            // writes it, not an empty text no JSON reader takes.
+            "content_block_stop" => match self.open_tool.take() {
+                Some((index, false)) => Said::Arguments {
+                    index,
+                    piece: Cow::Borrowed("{}"),
+                },
+                _ => Said::Nothing,
+            },
             "message_delta" => {
                 self.usage.update(Some(&tree(data.usage)));
                 let stop_reason = chunk::text(data.delta().stop_reason);
@@ -715,13 +721,13 @@ impl StreamTranslator {
             Some("tool_use") => {
                 let index = self.tool_calls;
                 self.tool_calls += 1;
-                self.open_tool = Some(index);
                 // Anthropic starts a call with `input: {}` and streams the
                 // input; a provider that sends it whole here is honoured.
                 let arguments = match tree(block.input) {
                     Value::Object(input) if !input.is_empty() => Value::Object(input).to_string(),
                     _ => String::new(),
                 };
+                self.open_tool = Some((index, !arguments.is_empty()));
                 Said::Call {
                     index,
                     id: ids::decode(&chunk::text(block.id).unwrap_or_default()).into_owned(),
@@ -740,10 +746,13 @@ impl StreamTranslator {
         match chunk::text(delta.kind).as_deref() {
             Some("text_delta") => nonempty(text(delta.text), Said::Text),
             Some("thinking_delta") => nonempty(text(delta.thinking), Said::Reasoning),
-            Some("input_json_delta") => match self.open_tool {
-                Some(index) => nonempty(text(delta.partial_json), |piece| Said::Arguments {
-                    index,
-                    piece,
+            Some("input_json_delta") => match &mut self.open_tool {
+                Some((index, said)) => nonempty(text(delta.partial_json), |piece| {
+                    *said = true;
+                    Said::Arguments {
+                        index: *index,
+                        piece,
+                    }
                 }),
                 None => Said::Nothing,
             },

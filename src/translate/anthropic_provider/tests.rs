@@ -411,6 +411,13 @@ fn streams_are_translated_event_by_event() {
             json!({"type": "tool_use", "id": "toolu_2", "name": "g", "input": {"y": 2}}),
         ),
         stop(3),
+        // A call that says no input: `{}` at its end.
+        block(
+            4,
+            json!({"type": "tool_use", "id": "toolu_3", "name": "h", "input": {}}),
+        ),
+        delta(4, json!({"type": "input_json_delta", "partial_json": ""})),
+        stop(4),
         (
             "message_delta",
             json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
@@ -444,6 +451,15 @@ fn streams_are_translated_event_by_event() {
             chunk(
                 json!({"tool_calls": [{"index": 1, "id": "toolu_2", "type": "function",
                                          "function": {"name": "g", "arguments": "{\"y\":2}"}}]}),
+                Value::Null
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 2, "id": "toolu_3", "type": "function",
+                                         "function": {"name": "h", "arguments": ""}}]}),
+                Value::Null
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 2, "function": {"arguments": "{}"}}]}),
                 Value::Null
             ),
             chunk(json!({}), json!("tool_calls")),
