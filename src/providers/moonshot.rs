@@ -47,6 +47,10 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let forced_off = on && pinned && relax && caps.reasoning == Reasoning::Optional;
     if forced_off {
         on = false;
+        // The thinking the client asked for is named (not a default's).
+        if matches!(super::clients_thinking(draft), Thinking::On(_)) {
+            draft.withhold(Withheld::Thinking);
+        }
     }
 
     let keep = draft

@@ -362,6 +362,28 @@ fn under_thinking_required_becomes_auto_and_a_pinned_function_turns_thinking_off
         json!({"reasoning_effort": "high", "tools": tools, "tool_choice": pinned, "temperature": 0.7}),
         json!({"thinking": {"type": "disabled"}, "tools": tools, "tool_choice": pinned, "temperature": 0.7}),
     );
+    // The thinking asked for is named; a default turned off is not.
+    for model_ref in ["moonshot/kimi-k2.6", "kimi/kimi-for-coding"] {
+        let named = |input: Value| {
+            let plan = plan_with(json!({}), model_ref, with_messages(input));
+            plan.withheld.contains(&super::Withheld::Thinking)
+        };
+        for asked in [
+            json!({"reasoning_effort": "high"}),
+            json!({"thinking": {"type": "enabled"}}),
+        ] {
+            let mut input = json!({"tools": tools, "tool_choice": pinned});
+            input
+                .as_object_mut()
+                .unwrap()
+                .extend(asked.as_object().unwrap().clone());
+            assert!(named(input), "{model_ref}: {asked}");
+        }
+        assert!(
+            !named(json!({"tools": tools, "tool_choice": pinned})),
+            "{model_ref}"
+        );
+    }
     // With thinking off nothing is changed.
     check_body(
         "moonshot/kimi-k2.6",
