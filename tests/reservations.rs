@@ -186,6 +186,36 @@ async fn a_stream_left_before_its_usage_is_charged_its_estimated_tokens() {
     );
 }
 
+/// A stream the client leaves midway is charged its bytes as tokens, but
+/// never more output than it was let give: the bytes sent count each
+/// chunk's framing too, so a few chunks were charged several times the
+/// request's worst cost (and a client that pressed Ctrl-C spent its
+/// budget many times faster than its provider could bill).
+#[tokio::test]
+async fn a_stream_left_midway_is_charged_no_more_than_its_worst() {
+    let (_mock, served) = stalling(3, json!({"budgets": {"daily": 100.0}})).await;
+    let mut body = body();
+    body["stream"] = json!(true);
+    let worst = (body.to_string().len().div_ceil(4) + 20) as f64 * 0.001;
+    let mut response = (served.test.client())
+        .post(format!("{}/v1/chat/completions", served.test.url))
+        .bearer_auth(ALICE)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("reasoning_content") {
+        let chunk = response.chunk().await.unwrap().expect("the stream began");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(response);
+    let spent = spent_once_counted(&served.ledger).await;
+    assert!(spent > 0.0, "the answer begun is charged");
+    assert!(spent <= worst + 1e-9, "spent ${spent}, its worst ${worst}");
+}
+
 /// Alice asks for a stream with 400 bytes of text: about 120 tokens as
 /// estimated, with the body, over her 60 a minute.
 async fn stream_of_400_bytes(served: &Ledgered) -> reqwest::Response {

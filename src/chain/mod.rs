@@ -141,6 +141,8 @@ pub struct Answer {
     /// The request's worst cost on this target, held against the budgets
     /// until its row is counted.
     pub reserved: Option<budget::Reserved>,
+    /// The most output the target was let give ([`Plan::most_output`]).
+    pub most_output: u64,
 }
 
 impl Answer {
@@ -603,6 +605,7 @@ fn answer(
         health: LateFailures::new(settings.cooldowns.clone(), target.model_ref.clone()),
         withheld: plan.withheld.clone(),
         reserved,
+        most_output: plan.most_output,
     }
 }
 

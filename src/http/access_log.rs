@@ -94,9 +94,12 @@ pub(super) struct Entry {
     body_bytes: Option<u64>,
     /// How far the chain has gone with the request, while it runs.
     in_flight: InFlight,
-    /// The most output a request the client left before its answer began
-    /// could have had (its budgets count that much).
+    /// The most output the target that answered (or had the request) was
+    /// let give: what an estimate of its output never passes.
     most_output: Option<u64>,
+    /// The client left before the answer began: its budgets count its
+    /// most output.
+    left_early: bool,
     /// Its stream ended with an error event after it began.
     broken: bool,
 }
@@ -168,6 +171,7 @@ impl Entry {
             self.answered_by = Some(sending.model_ref.to_string());
             self.pricing = sending.pricing;
             self.most_output = Some(sending.most_output);
+            self.left_early = true;
         }
     }
 
@@ -240,16 +244,20 @@ impl Entry {
     }
 
     /// The tokens of an answered request whose provider sent no usage,
-    /// from the bytes each way (input, output); `None` when usage came or
-    /// nothing answered.
+    /// from the bytes each way (input, output), the output never more than
+    /// the target was let give (the bytes sent count the format's framing
+    /// too), and all of that when the client left before the answer
+    /// began; `None` when usage came or nothing answered.
     fn estimated_tokens(&self, request_bytes: Option<u64>, sent: u64) -> Option<(u64, u64)> {
         if self.answered_by.is_none() || self.usage.is_some() {
             return None;
         }
-        Some((
-            request_bytes.unwrap_or(0) / BYTES_PER_TOKEN,
-            (sent / BYTES_PER_TOKEN).max(self.most_output.unwrap_or(0)),
-        ))
+        let most = self.most_output.unwrap_or(u64::MAX);
+        let output = match self.left_early {
+            true => most,
+            false => (sent / BYTES_PER_TOKEN).min(most),
+        };
+        Some((request_bytes.unwrap_or(0) / BYTES_PER_TOKEN, output))
     }
 
     /// What the call cost ([`ledger::call_cost`]).
@@ -332,6 +340,7 @@ impl AccessRecord {
                 entry.answered_by = Some(answer.target.model_ref.to_string());
                 entry.pricing = Pricing::of(&answer.target.model);
                 entry.cache_lifetime = Some(answer.target.provider.cache_lifetime);
+                entry.most_output = Some(answer.most_output);
             }
             Err(CompletionError::Failed(failures)) => {
                 entry.attempts = failures.iter().map(Failure::label).collect();
@@ -993,6 +1002,23 @@ mod tests {
         // 4,000 bytes in, 400 out: 1,000 and 100 tokens at $1 and $2 per
         // million.
         assert_eq!(answered.estimate(Some(4_000), 400), Some(0.0012));
+        // Never more output than the target was let give (50 tokens); all
+        // of it when the client left before the answer began.
+        let capped = Entry {
+            most_output: Some(50),
+            ..Entry {
+                answered_by: Some("p/m".into()),
+                pricing: answered.pricing,
+                ..Entry::default()
+            }
+        };
+        assert_eq!(capped.estimate(Some(4_000), 400), Some(0.0011));
+        assert_eq!(capped.estimate(Some(4_000), 40), Some(0.00102));
+        let early = Entry {
+            left_early: true,
+            ..capped
+        };
+        assert_eq!(early.estimate(Some(4_000), 0), Some(0.0011));
         // A known cost, no price, or nothing answered: no estimate.
         let known = Entry {
             usage: Some(Usage {
