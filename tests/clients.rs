@@ -806,6 +806,31 @@ async fn a_clients_status_and_models_show_its_own_and_nothing_of_others() {
     assert!(!text.contains("hunter2"), "{seen}");
     assert!(!text.contains(&base), "{seen}");
     assert!(seen["lastHour"].is_null(), "{seen}");
+    // Nor when, or how often, anyone's requests answered or failed; the
+    // targets' health stands.
+    for figure in [
+        "lastError",
+        "lastSuccess",
+        "lastFailureSecondsAgo",
+        "failures",
+    ] {
+        assert!(
+            target(&seen, "cheap/m")[figure].is_null(),
+            "{figure}: {seen}"
+        );
+        assert!(
+            target(&seen, "dear/m")[figure].is_null(),
+            "{figure}: {seen}"
+        );
+    }
+    assert!(
+        target(&admin, "dear/m")["lastSuccess"].is_string(),
+        "{admin}"
+    );
+    assert!(target(&admin, "cheap/m")["lastFailureSecondsAgo"].is_number());
+    assert_eq!(target(&admin, "cheap/m")["failures"]["provider_error"], 1);
+    assert_eq!(target(&seen, "cheap/m")["state"], "healthy", "{seen}");
+    assert_eq!(target(&seen, "cheap/m")["consecutiveFailures"], 1, "{seen}");
     let gateways = seen["budgets"]
         .as_array()
         .unwrap()

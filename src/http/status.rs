@@ -76,13 +76,21 @@ pub async fn status(
             {
                 entry["quotaExhausted"] = json!(true);
             }
-            let mut status = status;
-            if !caller.admin {
-                status.last_error = None;
-            }
             let fields = serde_json::to_value(status).expect("a status serializes");
             if let (Value::Object(entry), Value::Object(fields)) = (&mut entry, fields) {
                 entry.extend(fields);
+            }
+            // Everyone's requests: when the target last answered or failed,
+            // how often, and the provider's words (which may quote one).
+            if !caller.admin {
+                for figure in [
+                    "lastError",
+                    "lastSuccess",
+                    "lastFailureSecondsAgo",
+                    "failures",
+                ] {
+                    entry[figure] = Value::Null;
+                }
             }
             match standing(&config, ledger, &model_ref, provider, model) {
                 Some(Standing::NoKey(var)) => {
