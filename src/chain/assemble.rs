@@ -4,7 +4,10 @@
 //! client asked for: content, reasoning (under the field the provider used),
 //! tool calls with their arguments concatenated per index, finish reason,
 //! usage (top-level or Moonshot's per choice; the first that counts both
-//! sides, as a stream's, so a repeated usage chunk is not counted twice). When the provider's own
+//! sides, as a stream's, so a repeated usage chunk is not counted twice),
+//! and the provider's own members of the chunk, its choices and their
+//! deltas (OpenRouter's `provider`, `citations`, a choice's
+//! `native_finish_reason`), as a stream carries them. When the provider's own
 //! events come too (a client of its format), they are kept whole, for the
 //! client's answer, and the chunks, read then only for the answer's start
 //! and end, give the completion its id, usage and finish reason alone.
@@ -16,6 +19,7 @@
 //! of life here, so a provider that sends only those cannot hold the
 //! request past `idleSeconds`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -156,6 +160,7 @@ pub async fn collect(
                 completion
                     .push(chunk)
                     .map_err(|e| AttemptError::InvalidResponse(e.to_string()))?;
+                completion.others(data);
             }
             None => {
                 return Err(AttemptError::InvalidResponse(
@@ -415,11 +420,65 @@ fn mirror_reasoning(
     }
 }
 
+/// The members of a chunk (or of a choice, or a delta), each as written.
+type Members<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+
+/// The members [`Completion::push`] reads of a chunk ([`ChunkView`]), of a
+/// choice, and of a delta; with `object`, which the answer says anew.
+/// Any other is the provider's own, carried ([`Completion::others`]).
+const READ: [&[&str]; 3] = [
+    &[
+        "id",
+        "object",
+        "created",
+        "model",
+        "system_fingerprint",
+        "usage",
+        "error",
+        "choices",
+    ],
+    &["index", "usage", "finish_reason", "logprobs", "delta"],
+    &[
+        "role",
+        "content",
+        "refusal",
+        "annotations",
+        "reasoning_content",
+        "reasoning",
+        "reasoning_details",
+        "tool_calls",
+        "audio",
+        "images",
+    ],
+];
+
+fn members_of(raw: &RawValue) -> Option<Members<'_>> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// Adds `others` to `members`, where it says nothing of its own.
+fn beside(members: &mut Map<String, Value>, others: Map<String, Value>) {
+    for (key, value) in others {
+        members.entry(key).or_insert(value);
+    }
+}
+
+/// Keeps member `key` said `raw` among `others`: the last said that is
+/// not null, as a stream's last word on it.
+fn keep(others: &mut Map<String, Value>, key: Cow<'_, str>, raw: &RawValue) {
+    let said = value(raw);
+    if !said.is_null() || !others.contains_key(&*key) {
+        others.insert(key.into_owned(), said);
+    }
+}
+
 /// A completion being assembled from chunks.
 #[derive(Debug, Default)]
 struct Completion {
     /// `id`, `created`, `model`, `system_fingerprint`: the first seen.
     head: Map<String, Value>,
+    /// The chunks' members of the provider's own ([`READ`]).
+    others: Map<String, Value>,
     choices: BTreeMap<u64, Choice>,
     /// The usage, as its text: the first that counts both sides, as a
     /// stream's is counted, else the last one.
@@ -455,6 +514,9 @@ struct Choice {
     /// OpenRouter's `images`, in order.
     images: Vec<Value>,
     finish_reason: Option<Value>,
+    /// The choice's members of the provider's own, and its deltas'.
+    others: Map<String, Value>,
+    message_others: Map<String, Value>,
 }
 
 impl Completion {
@@ -565,6 +627,44 @@ impl Completion {
         Ok(())
     }
 
+    /// Keeps the members of chunk `data` (read by [`Self::push`] already)
+    /// that the answer's reading does not take ([`READ`]): a provider's
+    /// own, which a stream carries to its client.
+    fn others(&mut self, data: &str) {
+        let [top, choice_read, delta_read] = READ;
+        let Ok(members) = serde_json::from_str::<Members>(data) else {
+            return;
+        };
+        for (key, raw) in members {
+            if key != "choices" {
+                if !top.contains(&&*key) {
+                    keep(&mut self.others, key, raw);
+                }
+                continue;
+            }
+            let choices = serde_json::from_str::<Vec<&RawValue>>(raw.get()).unwrap_or_default();
+            for choice in choices.into_iter().filter_map(members_of) {
+                let index = number(choice.get("index").copied()).unwrap_or(0);
+                let Some(entry) = self.choices.get_mut(&index) else {
+                    continue;
+                };
+                for (key, raw) in choice {
+                    if key == "delta" {
+                        let delta = members_of(raw).unwrap_or_default();
+                        for (key, raw) in delta
+                            .into_iter()
+                            .filter(|(k, _)| !delta_read.contains(&&**k))
+                        {
+                            keep(&mut entry.message_others, key, raw);
+                        }
+                    } else if !choice_read.contains(&&*key) {
+                        keep(&mut entry.others, key, raw);
+                    }
+                }
+            }
+        }
+    }
+
     fn finished(&self) -> bool {
         !self.choices.is_empty() && self.choices.values().all(|c| c.finish_reason.is_some())
     }
@@ -623,15 +723,17 @@ impl Completion {
                 if !calls.is_empty() {
                     message.insert("tool_calls".into(), Value::Array(calls));
                 }
-                let mut out = json!({
-                    "index": index,
-                    "message": message,
-                    "finish_reason": choice.finish_reason.unwrap_or(Value::Null),
-                });
+                beside(&mut message, choice.message_others);
+                let mut out = Map::new();
+                out.insert("index".into(), json!(index));
+                out.insert("message".into(), Value::Object(message));
+                let finish = choice.finish_reason.unwrap_or(Value::Null);
+                out.insert("finish_reason".into(), finish);
                 if !choice.logprobs.is_empty() {
-                    out["logprobs"] = json!(choice.logprobs);
+                    out.insert("logprobs".into(), json!(choice.logprobs));
                 }
-                out
+                beside(&mut out, choice.others);
+                Value::Object(out)
             })
             .collect();
         let mut completion = self.head;
@@ -640,6 +742,7 @@ impl Completion {
         if let Some(usage) = self.usage {
             completion.insert("usage".into(), value(&usage));
         }
+        beside(&mut completion, self.others);
         completion
     }
 }
@@ -718,8 +821,46 @@ mod tests {
             completion
                 .push(serde_json::from_str(text).unwrap())
                 .unwrap();
+            completion.others(text);
         }
         Value::Object(completion.finish())
+    }
+
+    /// A provider's own members of the chunks, of a choice and of a delta
+    /// reach a client that asked for a whole answer as a stream carries
+    /// them (the last said that is not null); those the answer reads, or
+    /// says anew, are not repeated.
+    #[test]
+    fn the_providers_own_members_are_carried() {
+        let cited = ["https://a.example", "https://b.example"];
+        let chunk = |delta: Value, finish: Value, native: Value| {
+            json!({"id": "gen-1", "object": "chat.completion.chunk", "model": "m",
+                "provider": "Perplexity", "citations": cited, "service_tier": null,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                             "native_finish_reason": native}]})
+        };
+        let answer = assemble(&[
+            chunk(
+                json!({"role": "assistant", "content": "Paris [1]"}),
+                Value::Null,
+                Value::Null,
+            ),
+            chunk(
+                json!({"content": "[2]", "provider_fields": {"a": 1}}),
+                json!("stop"),
+                json!("end_turn"),
+            ),
+            json!({"choices": [], "service_tier": "default", "message": "not the answer's"}),
+        ]);
+        assert_eq!(
+            answer,
+            json!({"id": "gen-1", "object": "chat.completion", "model": "m",
+                "provider": "Perplexity", "citations": cited, "service_tier": "default",
+                "message": "not the answer's",
+                "choices": [{"index": 0, "finish_reason": "stop", "native_finish_reason": "end_turn",
+                    "message": {"role": "assistant", "content": "Paris [1][2]",
+                                "provider_fields": {"a": 1}}}]})
+        );
     }
 
     /// What a chat client's stream carries besides text, reasoning and
