@@ -339,6 +339,31 @@ async fn host_is_one_name_and_port_without_userinfo() {
             "{response}"
         );
     }
+    // A request to an absolute URI is to its host, whatever `Host` says.
+    for (target, host, status) in [
+        ("http://evil.example/v1/status", "127.0.0.1", "403"),
+        ("http://evil.example/v1/status", "", "403"),
+        (
+            &*format!("http://localhost:{port}/v1/status"),
+            "evil.example",
+            "200",
+        ),
+    ] {
+        let host = match host {
+            "" => String::new(),
+            host => format!("Host: {host}\r\n"),
+        };
+        let request = format!("GET {target} HTTP/1.1\r\n{host}Connection: close\r\n\r\n");
+        let response = send_raw(&gw, &request).await;
+        let first = format!("HTTP/1.1 {status}");
+        assert!(response.starts_with(&first), "{target}, {host}: {response}");
+    }
+    // No Host at all: a 400 in HTTP/1.1, as HTTP/1.0 may.
+    for (version, status) in [("1.1", "HTTP/1.1 400"), ("1.0", "HTTP/1.0 200")] {
+        let request = format!("GET /v1/status HTTP/{version}\r\nConnection: close\r\n\r\n");
+        let response = send_raw(&gw, &request).await;
+        assert!(response.starts_with(status), "{version}: {response}");
+    }
     assert!(primary.requests().is_empty());
     let response = send_raw(&gw, &chat_request(&format!("localhost:{port}"), "")).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");

@@ -106,7 +106,7 @@ where
         tracing::warn!("{}", ApiError::LoopDetected);
         return ApiError::LoopDetected.into_response();
     }
-    if let Err(err) = check_host(&config, headers) {
+    if let Err(err) = check_host(&config, &request) {
         return err.into_response();
     }
     let origin = match allowed_origin(&config, headers) {
@@ -171,25 +171,35 @@ fn allowed_headers(headers: &HeaderMap) -> HeaderValue {
     }
 }
 
-/// `Host` is one `name[:port]` on every bind: two `Host` headers are a 400
-/// (which one would a proxy in front have checked?), and userinfo
-/// (`127.0.0.1:18700@evil.example`) a 403, as is anything else that is not
-/// a host name or address. On a loopback bind only loopback names (and
-/// `gateway.allowedHosts`) may be in it: a web page that rebinds its own
-/// name to 127.0.0.1 still sends that name. Other binds need the token
-/// anyway.
-fn check_host(config: &Config, headers: &HeaderMap) -> Result<(), ApiError> {
-    let mut hosts = headers.get_all(header::HOST).iter();
-    // HTTP/1.0 clients may send none; browsers always do.
-    let Some(host) = hosts.next() else {
-        return Ok(());
-    };
+/// The request's host is one `name[:port]` on every bind: two `Host`
+/// headers are a 400 (which one would a proxy in front have checked?), as
+/// is none in an HTTP/1.1 request; userinfo (`127.0.0.1:18700@evil.example`)
+/// a 403, as is anything else that is not a host name or address. A
+/// request to an absolute URI (`GET http://name/...`) is to that URI's
+/// host, whatever `Host` says (RFC 9112, 3.2.2). On a loopback bind only
+/// loopback names (and `gateway.allowedHosts`) may be it: a web page that
+/// rebinds its own name to 127.0.0.1 still sends that name. Other binds
+/// need the token anyway.
+fn check_host(config: &Config, request: &Request) -> Result<(), ApiError> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let header = hosts.next();
     if hosts.next().is_some() {
         return Err(ApiError::BadRequest(
             "more than one Host header; send exactly one".into(),
         ));
     }
-    let host = host.to_str().unwrap_or_default().to_ascii_lowercase();
+    let host = match (request.uri().authority(), header) {
+        (Some(authority), _) => authority.as_str(),
+        (None, Some(header)) => header.to_str().unwrap_or_default(),
+        // HTTP/1.0 clients may send none; browsers always do.
+        (None, None) if request.version() < axum::http::Version::HTTP_11 => return Ok(()),
+        (None, None) => {
+            return Err(ApiError::BadRequest(
+                "no Host header; an HTTP/1.1 request sends exactly one".into(),
+            ));
+        }
+    };
+    let host = host.to_ascii_lowercase();
     if let Some((_, after)) = host.rsplit_once('@') {
         // What came before `@` may be a password: it is not echoed.
         return Err(ApiError::HostNotAllowed(format!("[userinfo]@{after}")));
