@@ -33,7 +33,7 @@ use crate::ops::scrub::REDACTED;
 use crate::translate::held_calls::{HeldCalls, TooManyCalls};
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
 use crate::wire::anthropic::DeltaKind;
-use crate::wire::chunk::{ChunkView, number, text as string};
+use crate::wire::chunk::{self, ChunkView, Place, number, text as string};
 use crate::wire::usage::Usage;
 
 /// The most choices an answer is assembled of (the most `n` OpenAI
@@ -420,42 +420,6 @@ fn mirror_reasoning(
     }
 }
 
-/// The members of a chunk (or of a choice, or a delta), each as written.
-type Members<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
-
-/// The members [`Completion::push`] reads of a chunk ([`ChunkView`]), of a
-/// choice, and of a delta; with `object`, which the answer says anew.
-/// Any other is the provider's own, carried ([`Completion::others`]).
-const READ: [&[&str]; 3] = [
-    &[
-        "id",
-        "object",
-        "created",
-        "model",
-        "system_fingerprint",
-        "usage",
-        "error",
-        "choices",
-    ],
-    &["index", "usage", "finish_reason", "logprobs", "delta"],
-    &[
-        "role",
-        "content",
-        "refusal",
-        "annotations",
-        "reasoning_content",
-        "reasoning",
-        "reasoning_details",
-        "tool_calls",
-        "audio",
-        "images",
-    ],
-];
-
-fn members_of(raw: &RawValue) -> Option<Members<'_>> {
-    serde_json::from_str(raw.get()).ok()
-}
-
 /// Adds `others` to `members`, where it says nothing of its own.
 fn beside(members: &mut Map<String, Value>, others: Map<String, Value>) {
     for (key, value) in others {
@@ -477,7 +441,7 @@ fn keep(others: &mut Map<String, Value>, key: Cow<'_, str>, raw: &RawValue) {
 struct Completion {
     /// `id`, `created`, `model`, `system_fingerprint`: the first seen.
     head: Map<String, Value>,
-    /// The chunks' members of the provider's own ([`READ`]).
+    /// The chunks' members of the provider's own ([`chunk::unread`]).
     others: Map<String, Value>,
     choices: BTreeMap<u64, Choice>,
     /// The usage, as its text: the first that counts both sides, as a
@@ -628,39 +592,19 @@ impl Completion {
     }
 
     /// Keeps the members of chunk `data` (read by [`Self::push`] already)
-    /// that the answer's reading does not take ([`READ`]): a provider's
-    /// own, which a stream carries to its client.
+    /// that the answer's reading does not take: a provider's own, which a
+    /// stream carries to its client.
     fn others(&mut self, data: &str) {
-        let [top, choice_read, delta_read] = READ;
-        let Ok(members) = serde_json::from_str::<Members>(data) else {
-            return;
-        };
-        for (key, raw) in members {
-            if key != "choices" {
-                if !top.contains(&&*key) {
-                    keep(&mut self.others, key, raw);
+        for (place, key, raw) in chunk::unread(data) {
+            let others = match place {
+                Place::Chunk => Some(&mut self.others),
+                Place::Choice(index) => self.choices.get_mut(&index).map(|c| &mut c.others),
+                Place::Delta(index) => {
+                    (self.choices.get_mut(&index)).map(|c| &mut c.message_others)
                 }
-                continue;
-            }
-            let choices = serde_json::from_str::<Vec<&RawValue>>(raw.get()).unwrap_or_default();
-            for choice in choices.into_iter().filter_map(members_of) {
-                let index = number(choice.get("index").copied()).unwrap_or(0);
-                let Some(entry) = self.choices.get_mut(&index) else {
-                    continue;
-                };
-                for (key, raw) in choice {
-                    if key == "delta" {
-                        let delta = members_of(raw).unwrap_or_default();
-                        for (key, raw) in delta
-                            .into_iter()
-                            .filter(|(k, _)| !delta_read.contains(&&**k))
-                        {
-                            keep(&mut entry.message_others, key, raw);
-                        }
-                    } else if !choice_read.contains(&&*key) {
-                        keep(&mut entry.others, key, raw);
-                    }
-                }
+            };
+            if let Some(others) = others {
+                keep(others, key, raw);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! A chat-completion stream chunk read through borrowed views of its text:
 //! what the assembly of a whole answer and the check of a stream's first
-//! event read, without a `serde_json::Value` tree.
+//! event read, without a `serde_json::Value` tree; and the members the
+//! views leave unread ([`unread`]), which a whole answer carries.
 
 use std::borrow::Cow;
 
@@ -153,4 +154,185 @@ pub(crate) struct FunctionView<'a> {
     pub(crate) name: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub(crate) arguments: Option<&'a RawValue>,
+}
+
+/// The members each view above reads, with `object` (which an answer says
+/// anew): of a chunk, of a choice, of a delta.
+const READ: [&[&str]; 3] = [
+    &[
+        "id",
+        "object",
+        "created",
+        "model",
+        "system_fingerprint",
+        "usage",
+        "error",
+        "choices",
+    ],
+    &["index", "usage", "finish_reason", "logprobs", "delta"],
+    &[
+        "role",
+        "content",
+        "refusal",
+        "annotations",
+        "reasoning_content",
+        "reasoning",
+        "reasoning_details",
+        "tool_calls",
+        "audio",
+        "images",
+    ],
+];
+
+/// Where an unread member is: in the chunk, or in the choice of an index,
+/// or in that choice's delta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    Chunk,
+    Choice(u64),
+    Delta(u64),
+}
+
+/// A member found by [`unread`]: where, its key, its value as written.
+pub(crate) type Found<'a> = (Place, Cow<'a, str>, &'a RawValue);
+
+/// Each member of chunk `data` the views do not read (a provider's own:
+/// OpenRouter's `provider`, a choice's `native_finish_reason`), walked
+/// without building anything for the others; nothing when `data` is not
+/// a chunk of that shape.
+pub(crate) fn unread(data: &str) -> Vec<Found<'_>> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    #[derive(Deserialize)]
+    struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+
+    /// The object at `level` of [`READ`] (0, 1, 2) of choice `index`
+    /// (read from it at level 1), its unread members added to `found`.
+    struct Object<'f, 'a> {
+        level: usize,
+        index: u64,
+        found: &'f mut Vec<Found<'a>>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Object<'_, 'de> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Object<'_, 'de> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+            // Its own members and its delta's are placed once the object
+            // ends: a choice's index may come after its delta.
+            let (mut own, mut delta) = (Vec::new(), Vec::new());
+            let mut index = self.index;
+            while let Some(Key(key)) = map.next_key()? {
+                match (self.level, &*key) {
+                    (0, "choices") => map.next_value_seed(Choices(self.found))?,
+                    (1, "delta") => map.next_value_seed(Object {
+                        level: 2,
+                        index: 0,
+                        found: &mut delta,
+                    })?,
+                    (1, "index") => index = number(Some(map.next_value()?)).unwrap_or(0),
+                    (level, key) if READ[level].contains(&key) => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    (_, _) => own.push((Place::Chunk, key, map.next_value()?)),
+                }
+            }
+            let place = match self.level {
+                0 => Place::Chunk,
+                1 => Place::Choice(index),
+                _ => Place::Delta(self.index),
+            };
+            let delta = delta
+                .into_iter()
+                .map(|(_, key, raw)| (Place::Delta(index), key, raw));
+            let own = own.into_iter().map(|(_, key, raw)| (place, key, raw));
+            self.found.extend(own.chain(delta));
+            Ok(())
+        }
+    }
+
+    /// A chunk's `choices`, each an [`Object`] at level 1.
+    struct Choices<'f, 'a>(&'f mut Vec<Found<'a>>);
+
+    impl<'de> DeserializeSeed<'de> for Choices<'_, 'de> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Choices<'_, 'de> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of choices")
+        }
+        fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+            let Choices(found) = self;
+            loop {
+                let choice = Object {
+                    level: 1,
+                    index: 0,
+                    found: &mut *found,
+                };
+                if seq.next_element_seed(choice)?.is_none() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    let mut found = Vec::new();
+    let walk = Object {
+        level: 0,
+        index: 0,
+        found: &mut found,
+    };
+    let mut reader = serde_json::Deserializer::from_str(data);
+    match walk.deserialize(&mut reader) {
+        Ok(()) => found,
+        Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(data: &str) -> Vec<(Place, String, String)> {
+        (unread(data).into_iter())
+            .map(|(place, key, raw)| (place, key.into_owned(), raw.get().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_members_no_view_reads_are_found_where_they_are() {
+        let data = r#"{"id":"c","provider":"P","choices":[
+            {"delta":{"content":"x","extra":[1]},"native_finish_reason":null,"index":2},
+            {"index":0,"delta":{"role":"assistant"}}],"object":"chat.completion.chunk","pro\u0076":1}"#;
+        let each = |place, key: &str, raw: &str| (place, key.to_string(), raw.to_string());
+        assert_eq!(
+            found(data),
+            [
+                each(Place::Choice(2), "native_finish_reason", "null"),
+                each(Place::Delta(2), "extra", "[1]"),
+                each(Place::Chunk, "provider", r#""P""#),
+                // A key written with an escape is read as it says.
+                each(Place::Chunk, "prov", "1"),
+            ]
+        );
+        // What the views read, or no chunk at all: nothing.
+        assert!(found(r#"{"id":"c","choices":[{"index":0,"delta":{"content":"x"}}]}"#).is_empty());
+        for other in ["[]", "not json", r#"{"choices":{}}"#, r#"{"choices":[1]}"#] {
+            assert!(found(other).is_empty(), "{other}");
+        }
+    }
 }
