@@ -207,3 +207,65 @@ async fn the_names_a_client_writes_are_cut_short_and_scrubbed() {
     assert!(!said.contains(KEY), "{said}");
     assert!(said.contains('…'), "{said}");
 }
+
+/// What an answer holds that the client's API has no place for (a chat
+/// provider's `annotations` and `images`, to a Messages or Responses
+/// client) is named in the log, streamed or whole, not lost without a
+/// word.
+#[tokio::test]
+async fn answer_members_the_clients_api_cannot_hold_are_named() {
+    let (captured, _guard) = Captured::start();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let cite =
+                json!({"type": "url_citation", "url_citation": {"url": "https://a.example"}});
+            let image =
+                json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}});
+            let chunks = [
+                json!({"id": "c1", "model": "m", "choices": [{"index": 0,
+                    "delta": {"role": "assistant", "content": "Paris", "annotations": [cite]}}]}),
+                json!({"id": "c1", "model": "m", "choices": [{"index": 0,
+                    "delta": {"images": [image]}, "finish_reason": "stop"}]}),
+            ];
+            let body: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                body + "data: [DONE]\n\n",
+            )
+        }),
+    );
+    let base = common::provider_app(app).await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"cites": {
+            "baseUrl": base, "apiKey": KEY, "api": "openai-completions",
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": "cites/m"}},
+    }))
+    .await;
+    for stream in [false, true] {
+        let messages = json!({"model": "cites/m", "max_tokens": 10, "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]});
+        let responses = json!({"model": "cites/m", "stream": stream, "input": "hi"});
+        for (api, body) in [("Messages", messages), ("Responses", responses)] {
+            let before = captured.lines().len();
+            let response = match api {
+                "Messages" => gw.messages(body).await,
+                _ => gw.responses(body).await,
+            };
+            assert_eq!(response.status(), 200, "{api}");
+            let text = response.text().await.unwrap();
+            assert!(text.contains("Pari"), "{api}: {text}");
+            let named: Vec<String> = captured.lines()[before..]
+                .iter()
+                .filter(|line| line["level"] == "WARN")
+                .filter_map(|line| line["fields"]["message"].as_str().map(str::to_string))
+                .collect();
+            for member in ["annotations", "images"] {
+                let said =
+                    format!("the answer's `{member}` has no place in the {api} API: dropped");
+                assert!(named.contains(&said), "{api}, stream {stream}: {named:?}");
+            }
+        }
+    }
+}

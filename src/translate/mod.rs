@@ -28,6 +28,47 @@ pub mod ids;
 pub mod responses_client;
 pub mod token_estimate;
 
+/// The members of an answer that a client's API has no place for
+/// (OpenAI's `annotations`, `images`, `audio`, for a Messages or
+/// Responses client): each named once in the log as the answer meets it,
+/// not dropped without a word.
+#[derive(Debug, Default)]
+pub struct Unplaced(Vec<&'static str>);
+
+impl Unplaced {
+    /// `member` of the answer, which `api` has no place for.
+    pub fn note(&mut self, member: &'static str, api: &str) {
+        if !self.0.contains(&member) {
+            self.0.push(member);
+            tracing::warn!(
+                member,
+                "the answer's `{member}` has no place in the {api} API: dropped"
+            );
+        }
+    }
+
+    /// Notes each of the chat-only members a whole answer's first choice
+    /// holds ([`crate::wire::openai::Part::Unplaced`], in a stream).
+    pub fn in_answer(
+        &mut self,
+        completion: &serde_json::Map<String, serde_json::Value>,
+        api: &str,
+    ) {
+        let message = completion
+            .get("choices")
+            .and_then(|c| c.get(0))
+            .and_then(|c| c.get("message"));
+        for member in ["annotations", "images", "audio"] {
+            if message
+                .and_then(|m| m.get(member))
+                .is_some_and(|v| !v.is_null())
+            {
+                self.note(member, api);
+            }
+        }
+    }
+}
+
 /// One event's data of OpenAI-shaped SSE text, as the stream encoders'
 /// tests hand it over (the gateway's encoders get typed items instead):
 /// the end (`[DONE]`), an error object (`{"error": {"message", "code"}}`),

@@ -693,6 +693,10 @@ pub enum Part {
     Usage(Usage),
     /// The choice's `finish_reason`.
     Finish(String),
+    /// A member of the delta that only the chat format has a place for
+    /// (`annotations`, `images`, `audio`): the encoder names it
+    /// ([`crate::translate::Unplaced`]).
+    Unplaced(&'static str),
 }
 
 impl Part {
@@ -747,6 +751,16 @@ impl Part {
             }
             if let Some(refusal) = nonempty(delta.refusal) {
                 parts.push(Part::Refusal(refusal));
+            }
+            let chat_only = [
+                ("annotations", delta.annotations),
+                ("images", delta.images),
+                ("audio", delta.audio),
+            ];
+            for (member, raw) in chat_only {
+                if raw.is_some_and(|raw| raw.get() != "null") {
+                    parts.push(Part::Unplaced(member));
+                }
             }
             let calls = delta.tool_calls.into_iter().flatten();
             for (position, call) in calls.enumerate() {

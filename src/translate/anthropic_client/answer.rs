@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::{message_id, stop_reason, tool_input, usage_out};
+use crate::translate::Unplaced;
 use crate::translate::completion::FirstChoice;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{BlockOut, MessageOut};
@@ -11,6 +12,7 @@ use crate::wire::usage::Usage;
 /// The Anthropic message for a (shaped) chat completion, labelled `model`;
 /// its tool-use ids carry `nonce` (see [`ids`]).
 pub fn message(completion: &Map<String, Value>, model: &str, nonce: Nonce) -> MessageOut {
+    Unplaced::default().in_answer(completion, "Messages");
     let first = FirstChoice::of(completion);
     let mut content = Vec::new();
     let thinking = first.text("reasoning_content");

@@ -5,6 +5,7 @@ use serde_json::json;
 use super::{message_id, stop_reason, tool_input, usage_out};
 #[cfg(test)]
 use crate::translate::TestData;
+use crate::translate::Unplaced;
 use crate::translate::held_calls::HeldCalls;
 use crate::translate::ids::{self, Nonce};
 use crate::wire::anthropic::{
@@ -54,6 +55,7 @@ pub struct StreamTranslator {
     /// Whether the model refused (OpenAI's `refusal`, sent as text).
     refused: bool,
     usage: UsageOut,
+    unplaced: Unplaced,
 }
 
 /// The most of tool calls (ids, names, arguments) one answer may hold until
@@ -76,6 +78,7 @@ impl StreamTranslator {
             finish_reason: None,
             refused: false,
             usage: UsageOut::default(),
+            unplaced: Unplaced::default(),
         }
     }
 
@@ -167,6 +170,7 @@ impl StreamTranslator {
                     }
                 }
                 Part::Finish(reason) => self.finish_reason = Some(reason.clone()),
+                Part::Unplaced(member) => self.unplaced.note(member, "Messages"),
             }
         }
         events

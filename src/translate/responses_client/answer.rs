@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::{Identity, ToolNames, status, usage_out};
+use crate::translate::Unplaced;
 use crate::translate::completion::FirstChoice;
 use crate::translate::ids;
 use crate::wire::responses::{Echo, OutputItem, ResponseOut, TextPart};
@@ -17,6 +18,7 @@ pub fn response(
     names: &ToolNames,
     echo: &Echo,
 ) -> ResponseOut {
+    Unplaced::default().in_answer(completion, "Responses");
     let first = FirstChoice::of(completion);
     let mut output = Vec::new();
     let reasoning = first.text("reasoning_content");

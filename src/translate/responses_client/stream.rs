@@ -8,6 +8,7 @@
 use super::{Call, Identity, ToolNames, status, usage_out};
 #[cfg(test)]
 use crate::translate::TestData;
+use crate::translate::Unplaced;
 use crate::translate::anthropic_client::context_overflow;
 use crate::translate::held_calls::HeldCalls;
 use crate::translate::ids;
@@ -78,6 +79,7 @@ pub struct ResponseEncoder {
     held: usize,
     usage: Option<UsageOut>,
     finish_reason: Option<String>,
+    unplaced: Unplaced,
 }
 
 impl ResponseEncoder {
@@ -94,6 +96,7 @@ impl ResponseEncoder {
             held: 0,
             usage: None,
             finish_reason: None,
+            unplaced: Unplaced::default(),
         }
     }
 
@@ -449,6 +452,7 @@ impl ResponseEncoder {
                     &mut events,
                 ),
                 Part::Finish(reason) => self.finish_reason(reason),
+                Part::Unplaced(member) => self.unplaced.note(member, "Responses"),
             }
         }
         events
