@@ -2202,6 +2202,11 @@ async fn status_tells_a_refused_key_from_none_and_takes_a_clients_base_url() {
     let none = status(None, gw.url.clone());
     assert_eq!(none.status.code(), Some(1));
     assert_contains(&text(&none.stderr), "it wants a key; set CLAWGATE_KEY");
+    // A token written as a variable not set here is a common cause.
+    assert_contains(
+        &text(&none.stderr),
+        "pass the service's env file with --env-file",
+    );
     let wrong = status(Some("not-the-key-0123"), gw.url.clone());
     assert_eq!(wrong.status.code(), Some(1));
     assert_contains(&text(&wrong.stderr), "it refused the key in CLAWGATE_KEY");

@@ -79,7 +79,7 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     let response = request.send().await.map_err(unreachable)?;
     if response.status() == reqwest::StatusCode::UNAUTHORIZED {
         let what = match sent {
-            None => "it wants a key; set CLAWGATE_KEY to a client's key (an admin key shows every client), or gateway.auth.token in the config".to_string(),
+            None => "it wants a key; set CLAWGATE_KEY to a client's key (an admin key shows every client), or gateway.auth.token in the config (a ${VAR} in it set here too: pass the service's env file with --env-file)".to_string(),
             Some(from) => format!(
                 "it refused the key in {from}; set CLAWGATE_KEY to a key of one of its clients (an admin key shows every client), or its gateway.auth.token"
             ),
@@ -142,7 +142,7 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<Value, String> 
 /// user, password, query or fragment: it is printed in every message, and
 /// a key goes in `CLAWGATE_KEY`.
 fn status_url(text: &str, redactor: &Redactor) -> Result<String, String> {
-    let problem = |what: &str| format!("--url {:?}: {what}", redactor.provider_text(text));
+    let problem = |what: &str| format!("--url {:?}: {what}", quoted(text, redactor));
     if !text.contains("://") {
         let host = text.trim_start_matches('/');
         let hint = format!(
@@ -174,6 +174,27 @@ fn status_url(text: &str, redactor: &Redactor) -> Result<String, String> {
     let base = base.strip_suffix("/v1").unwrap_or(base);
     url.set_path(&format!("{base}/v1/status"));
     Ok(url.to_string())
+}
+
+/// `text`, a URL as given, as a message may quote it: a user and password
+/// (up to an `@` of the authority), a query and a fragment left out, any
+/// key the redactor knows `[redacted]`: a password it does not know is
+/// still one.
+fn quoted(text: &str, redactor: &Redactor) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), text),
+    };
+    let (rest, asked) = match rest.find(['?', '#']) {
+        Some(at) => (&rest[..at], "?[left out]"),
+        None => (rest, ""),
+    };
+    let authority = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority].rfind('@') {
+        Some(at) => format!("[left out]{}", &rest[at..]),
+        None => rest.to_string(),
+    };
+    redactor.provider_text(&format!("{scheme}{rest}{asked}"))
 }
 
 /// What to do about each target's last failure, one line each.
@@ -742,7 +763,33 @@ mod tests {
         ] {
             let error = status_url(&given).unwrap_err();
             assert!(!error.contains(token), "{error}");
-            assert!(error.contains("[redacted]"), "{error}");
+            assert!(
+                error.contains("[redacted]") || error.contains("[left out]"),
+                "{error}"
+            );
+        }
+        // Nor a password, or a query, it does not know: only where it was.
+        for (given, quoted) in [
+            (
+                "http://admin:hunter2hunter2@127.0.0.1:18700",
+                "http://[left out]@127.0.0.1:18700",
+            ),
+            ("http://secret123456@h:1/v1", "http://[left out]@h:1/v1"),
+            (
+                "http://h:1/v1?key=secret123456#x",
+                "http://h:1/v1?[left out]",
+            ),
+            (
+                "http://u:secret123456@h:99999/",
+                "http://[left out]@h:99999/",
+            ),
+        ] {
+            let error = status_url(given).unwrap_err();
+            assert!(
+                !error.contains("hunter2") && !error.contains("secret"),
+                "{error}"
+            );
+            assert!(error.contains(&format!("{quoted:?}")), "{error}");
         }
     }
 
