@@ -1875,3 +1875,24 @@ fn an_openclaw_cost_of_zeros_over_a_priced_catalog_model_is_warned_about() {
     let warned = warnings("moonshot", "my-own-model");
     assert!(!warned.contains("a cost of zeros"), "{warned}");
 }
+
+/// `clawgate config show` prints the gateway's budgets and the reasoning
+/// cache's bounds as resolved, beside the rest of `gateway`.
+#[test]
+fn config_show_prints_the_budgets_and_the_reasoning_cache() {
+    let config = json!({"gateway": {"budgets": {"daily": 5},
+                                    "reasoningCache": {"maxEntries": 10}}});
+    let shown = load(&config.to_string(), &ALL_KEYS)
+        .unwrap()
+        .config
+        .redacted();
+    let daily = json!([{"scope": "all traffic", "period": "day", "usd": 5.0}]);
+    assert_eq!(shown["gateway"]["budgets"], daily, "{shown}");
+    let cache = &shown["gateway"]["reasoningCache"];
+    assert_eq!(cache["maxEntries"], 10, "{shown}");
+    assert_eq!(cache["maxAgeSeconds"], 21_600.0, "{shown}");
+    let off = json!({"gateway": {"reasoningCache": false}});
+    let shown = load(&off.to_string(), &ALL_KEYS).unwrap().config.redacted();
+    assert_eq!(shown["gateway"]["reasoningCache"], false, "{shown}");
+    assert_eq!(shown["gateway"]["budgets"], json!([]), "{shown}");
+}

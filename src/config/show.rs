@@ -46,8 +46,10 @@ impl Config {
             pool => json!(pool),
         };
         let places: Vec<Value> = self.routing.places().into_iter().map(place).collect();
+        let mut gateway = gateway(&self.gateway);
+        gateway["budgets"] = json!(self.budgets);
         json!({
-            "gateway": gateway(&self.gateway),
+            "gateway": gateway,
             "models": {"providers": &self.providers},
             "ledger": &self.ledger,
             "agents": {"defaults": {
@@ -79,6 +81,11 @@ fn gateway(g: &GatewaySettings) -> Value {
         "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
         "retries": g.retries,
         "timeouts": g.timeouts,
+        "reasoningCache": g.reasoning_cache.map_or(json!(false), |cache| json!({
+            "maxEntries": cache.max_entries,
+            "maxBytes": cache.max_bytes,
+            "maxAgeSeconds": cache.max_age.as_secs_f64(),
+        })),
         "telemetry": g.telemetry.as_ref().map(telemetry),
     })
 }
