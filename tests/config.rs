@@ -1011,7 +1011,7 @@ fn a_key_over_plain_http_beyond_this_machine_is_a_warning() {
         .collect();
     let warning = |id: &str, host: &str| {
         format!(
-            "models.providers.{id}.baseUrl: plain http:// to {host}, which is not this machine: the provider's key would travel unencrypted; use https://, unless this is a proxy on a network you trust"
+            "models.providers.{id}.baseUrl: plain http:// to {host}, which is not a loopback name or address: the provider's key would travel unencrypted; use https://, unless this is a proxy on a network you trust"
         )
     };
     // The built-in moonshot's key comes from the catalog's apiKey.

@@ -142,7 +142,7 @@ pub(super) fn check(api: Api, url: &Url, keyed: bool) -> Vec<Problem> {
         // A warning, not an error: a proxy on a network the user trusts
         // may be meant.
         "http" if keyed && !is_this_machine(url) => problems.push(Problem::Warning(format!(
-            "plain http:// to {}, which is not this machine: the provider's key would travel unencrypted; use https://, unless this is a proxy on a network you trust",
+            "plain http:// to {}, which is not a loopback name or address: the provider's key would travel unencrypted; use https://, unless this is a proxy on a network you trust",
             url.host_str().unwrap_or_default()
         ))),
         _ => {}
@@ -336,7 +336,7 @@ mod tests {
     fn plain_http_beyond_this_machine_with_a_key_is_a_warning() {
         let clear = |host: &str| {
             Problem::Warning(format!(
-                "plain http:// to {host}, which is not this machine: the provider's key would travel unencrypted; use https://, unless this is a proxy on a network you trust"
+                "plain http:// to {host}, which is not a loopback name or address: the provider's key would travel unencrypted; use https://, unless this is a proxy on a network you trust"
             ))
         };
         for (url, host) in [
