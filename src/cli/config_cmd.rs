@@ -17,7 +17,7 @@ pub enum ConfigCommand {
         /// Do not require referenced environment variables to be set.
         #[arg(long)]
         offline: bool,
-        /// Print the result (valid, errors, warnings, ignored keys) as JSON.
+        /// Print the result as JSON: valid, source and errors; a valid config's warnings and ignored keys too.
         #[arg(long)]
         json: bool,
     },
