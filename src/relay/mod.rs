@@ -22,8 +22,8 @@
 //! the idle timeout and are relayed, so the client sees the stream is
 //! alive; but a stream of nothing else (comments, Anthropic's `ping`) is
 //! cut once it has gone the chain's deadline without an event
-//! ([`Liveness`]). The request's outcome metric is recorded when the stream ends,
-//! not when it starts. An event whose data is not a JSON object cuts the
+//! ([`Liveness`]). The request's outcome metric is recorded when the
+//! stream ends, not when it starts. An event whose data is not a JSON object cuts the
 //! stream as an unreadable answer does. Every text of the provider's that
 //! the relay passes on outside a chunk (an error message) and every
 //! message it logs goes through the config's [`Redactor`].
@@ -47,12 +47,11 @@ use std::pin::{Pin, pin};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use memchr::memmem;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::chain::cooldown::LateFailures;
 use crate::chain::policy::{self, Class, Outcome, classify};
