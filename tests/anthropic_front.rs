@@ -73,11 +73,25 @@ async fn a_claude_code_request_is_translated_for_an_openai_provider() {
         header(&response, "x-clawgate-dropped"),
         "context_management, cache_control"
     );
-    let body: Value = response.json().await.unwrap();
+    let mut body: Value = response.json().await.unwrap();
+    // The provider gives every answer one id; each message's is its own
+    // (Claude Code joins its transcript by message id when it resumes).
+    let id = body["id"].take();
+    let again: Value = gw
+        .messages(claude_code_request(false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        id.as_str().unwrap().starts_with("msg_chatcmpl-mock_"),
+        "{id}"
+    );
+    assert_ne!(again["id"], id);
     assert_eq!(
         body,
         json!({
-            "id": "msg_chatcmpl-mock", "type": "message", "role": "assistant", "model": "primary/m",
+            "id": null, "type": "message", "role": "assistant", "model": "primary/m",
             "content": [
                 {"type": "thinking", "thinking": "The user greets me; I greet back.", "signature": ""},
                 {"type": "text", "text": "Hello from clawgate-mock."},

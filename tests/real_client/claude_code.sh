@@ -111,6 +111,11 @@ claude_code() {
 # No model variables: Claude Code sends its own claude-* ids, which the
 # gateway serves with its default chain.
 claude_code out "Run the marker command"
+# The same conversation again: Claude Code replays it from its transcript,
+# which it joins by message id, so each answer's must be its own.
+claude_flags=(--continue)
+claude_code continued "Run it again please"
+claude_flags=()
 claude_code recovered "Say hello" ANTHROPIC_MODEL=flaky ANTHROPIC_DEFAULT_HAIKU_MODEL=flaky
 # An Anthropic provider: Claude Code's own body passes through, and the
 # provider's own events come back (its usage is read from the JSON result).
@@ -130,8 +135,8 @@ def check(ok, what):
         print(f"claude_code.sh: {what}\n--- output\n{out}\n--- gateway log\n{log}", file=sys.stderr)
         sys.exit(1)
 check("Done: the command printed its number." in out, "Claude Code did not print the final answer")
-check(len(requests) == 2, f"the provider got {len(requests)} requests, not 2")
-first, second = (r["body"] for r in requests)
+check(len(requests) == 4, f"the provider got {len(requests)} requests, not 4")
+first, second = (r["body"] for r in requests[:2])
 check(first["stream"] is True and first["stream_options"] == {"include_usage": True}, "not streamed with usage")
 check(any(t["function"]["name"] == "Bash" for t in first["tools"]), "the Bash tool was not offered")
 check("x-anthropic-billing-header" not in json.dumps(first), "the billing header reached the provider")
@@ -141,6 +146,15 @@ check(call["tool_calls"][0]["id"] == "functions.Bash:0", f"the call's id did not
 check(result == {"role": "tool", "tool_call_id": "functions.Bash:0", "content": "clawgate-42"},
       f"the tool result is not the command's output: {result}")
 check(token not in log, "the gateway token leaked into the log")
+# The continued turn replays the first as it went: the call, its result,
+# then the answer, each once (answers that shared a message id were
+# merged: the answer before the result, and a turn Claude Code made up).
+replayed = [m for m in requests[2]["body"]["messages"] if m["role"] != "system"]
+shape = [(m["role"], bool(m.get("tool_calls"))) for m in replayed]
+check(shape == [("user", False), ("assistant", True), ("tool", False), ("assistant", False), ("user", False)],
+      f"the continued history is not the first turn in order: {replayed}")
+check("Done: the command printed its number." in json.dumps(replayed[3])
+      and "Done:" not in json.dumps(replayed[1]), f"the first answer is out of place: {replayed}")
 recovered = open(f"{work}/recovered.txt").read()
 flaky = [json.loads(line)["body"] for line in open(f"{work}/flaky.jsonl")]
 check("Answered without streaming." in recovered, f"Claude Code did not recover from the broken stream: {recovered}")

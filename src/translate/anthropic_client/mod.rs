@@ -76,8 +76,11 @@ fn stop_reason(finish_reason: Option<&str>, has_tool_use: bool, refused: bool) -
     }
 }
 
-/// An Anthropic message id from the completion's id; without one, an id
-/// of the answer's own.
+/// An Anthropic message id from the completion's id and the answer's
+/// `nonce`; without one, an id of the answer's own. Never the provider's
+/// alone: one that gives every answer the same id would have a client
+/// that joins its transcript by message id (Claude Code, on resume) merge
+/// the turns.
 fn message_id(openai_id: Option<&str>, nonce: Nonce) -> String {
     let id: String = openai_id
         .unwrap_or_default()
@@ -88,7 +91,7 @@ fn message_id(openai_id: Option<&str>, nonce: Nonce) -> String {
     if id.is_empty() {
         format!("msg_clawgate_{nonce}")
     } else {
-        format!("msg_{id}")
+        format!("msg_{id}_{nonce}")
     }
 }
 

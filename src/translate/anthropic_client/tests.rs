@@ -534,7 +534,7 @@ fn answers_become_messages_thinking_then_text_then_tool_use() {
     );
     assert_eq!(
         serde_json::to_value(&got).unwrap(),
-        json!({"id": "msg_chatcmpl-1", "type": "message", "role": "assistant", "model": "kimi/k2",
+        json!({"id": "msg_chatcmpl-1_0badcafe", "type": "message", "role": "assistant", "model": "kimi/k2",
                "content": [
                    {"type": "thinking", "thinking": "Hmm.", "signature": ""},
                    {"type": "text", "text": "Let me look."},
@@ -752,7 +752,7 @@ fn a_stream_becomes_the_exact_event_sequence() {
                "prompt_tokens_details": {"cached_tokens": 3}}}),
         json!("[DONE]"),
     ]);
-    let start = json!({"type": "message_start", "message": {"id": "msg_chatcmpl-7", "type": "message",
+    let start = json!({"type": "message_start", "message": {"id": "msg_chatcmpl-7_0badcafe", "type": "message",
         "role": "assistant", "model": "kimi/k2", "content": [], "stop_reason": null, "stop_sequence": null,
         "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}});
     assert_eq!(
