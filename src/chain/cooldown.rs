@@ -37,6 +37,33 @@ struct Health {
     /// Failures by class since start (or since the target appeared).
     failures: BTreeMap<Class, u64>,
     recent: Recent,
+    /// How many cooldowns have opened on it: an attempt admitted before the
+    /// latest opened says nothing of it ([`Since`]).
+    opened: u64,
+}
+
+/// The cooldowns opened on a target when an attempt on it was admitted.
+/// Its success closes a cooldown and clears the failures only if no
+/// cooldown opened since: an attempt sent before the failures that opened
+/// one (many are in flight at once) is no probe of the target after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Since(u64);
+
+impl Health {
+    /// Opens a cooldown of `cooldown` from `now`.
+    fn open(&mut self, now: Instant, cooldown: Duration) {
+        self.open_until = Some(now + cooldown);
+        self.opened += 1;
+    }
+
+    /// A success of an attempt admitted at `since`: the target is healthy
+    /// again, unless a cooldown opened meanwhile.
+    fn healthy_since(&mut self, since: Since) {
+        if self.opened == since.0 {
+            self.consecutive = 0;
+            self.open_until = None;
+        }
+    }
 }
 
 /// What the last attempts on a target showed, as moving averages (each
@@ -112,6 +139,7 @@ pub struct Permit<'a> {
     cooldowns: &'a Cooldowns,
     model_ref: ModelRef,
     probe: bool,
+    since: Since,
     /// Until the answer's first event, when it came.
     first_event: Option<Duration>,
 }
@@ -148,6 +176,7 @@ impl Cooldowns {
                 cooldowns: self,
                 model_ref: model_ref.clone(),
                 probe,
+                since: Since(health.opened),
                 first_event: None,
             })
         })
@@ -156,10 +185,12 @@ impl Cooldowns {
     /// A permit regardless of any cooldown: used when every target is
     /// cooling down, so that the request is tried rather than refused.
     pub fn force(&self, model_ref: &ModelRef) -> Permit<'_> {
+        let opened = self.with(|targets| targets.get(model_ref).map_or(0, |h| h.opened));
         Permit {
             cooldowns: self,
             model_ref: model_ref.clone(),
             probe: false,
+            since: Since(opened),
             first_event: None,
         }
     }
@@ -181,7 +212,7 @@ impl Cooldowns {
             // The relay reports the class only.
             health.last_error = None;
             if let Some(cooldown) = policy::cooldown(class, health.consecutive, None) {
-                health.open_until = Some(now + cooldown);
+                health.open(now, cooldown);
             }
         });
     }
@@ -289,15 +320,19 @@ fn first_line(error: &str) -> Arc<str> {
 pub struct LateFailures {
     cooldowns: Arc<Cooldowns>,
     model_ref: ModelRef,
+    /// When the attempt that answered was admitted.
+    since: Since,
     /// When the answer's first event was in hand.
     started: Instant,
 }
 
 impl LateFailures {
-    pub fn new(cooldowns: Arc<Cooldowns>, model_ref: ModelRef) -> Self {
+    /// For the answer of an attempt on `model_ref` admitted at `since`.
+    pub fn new(cooldowns: Arc<Cooldowns>, model_ref: ModelRef, since: Since) -> Self {
         Self {
             cooldowns,
             model_ref,
+            since,
             started: Instant::now(),
         }
     }
@@ -316,8 +351,7 @@ impl LateFailures {
             if let Some(tokens) = output {
                 health.recent.decoded(tokens, took);
             }
-            health.consecutive = 0;
-            health.open_until = None;
+            health.healthy_since(self.since);
             health.last_success = Some(SystemTime::now());
         });
     }
@@ -374,24 +408,32 @@ impl Permit<'_> {
         self
     }
 
+    /// When it was admitted: what [`LateFailures`] of its answer go by.
+    pub fn since(&self) -> Since {
+        self.since
+    }
+
     /// The answer started streaming to the client: the cooldown (if this
-    /// was the probe) closes, but the failure count stands until the stream
-    /// completes ([`LateFailures::completed`]) or breaks.
+    /// was the probe) closes, unless another opened since the attempt was
+    /// admitted, but the failure count stands until the stream completes
+    /// ([`LateFailures::completed`]) or breaks.
     pub fn started(self) {
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
-            health.open_until = None;
+            if health.opened == self.since.0 {
+                health.open_until = None;
+            }
             health.recent.answered(self.first_event);
         });
     }
 
-    /// The attempt answered whole: the target is healthy again.
+    /// The attempt answered whole: the target is healthy again, unless a
+    /// cooldown opened since it was admitted.
     pub fn succeeded(self) {
         self.cooldowns.with(|targets| {
             let health = targets.entry(self.model_ref.clone()).or_default();
             health.recent.answered(self.first_event);
-            health.consecutive = 0;
-            health.open_until = None;
+            health.healthy_since(self.since);
             health.last_success = Some(SystemTime::now());
         });
     }
@@ -424,7 +466,7 @@ impl Permit<'_> {
             };
             let cooldown = policy::cooldown(class, consecutive, retry_after);
             if let Some(cooldown) = cooldown {
-                health.open_until = Some(now + cooldown);
+                health.open(now, cooldown);
             }
             cooldown
         })
@@ -542,7 +584,7 @@ mod tests {
     fn streams_that_break_after_starting_cool_their_target_too() {
         let cooldowns = Arc::new(Cooldowns::default());
         let now = Instant::now();
-        let late = LateFailures::new(cooldowns.clone(), target());
+        let late = LateFailures::new(cooldowns.clone(), target(), Since::default());
         for _ in 0..2 {
             cooldowns.admit(&target(), now).unwrap().started();
             late.report(Class::Transport);
@@ -552,13 +594,49 @@ mod tests {
 
         // A stream that completes resets the count.
         let other = ModelRef::new("q", "m");
-        let late = LateFailures::new(cooldowns.clone(), other.clone());
+        let late = LateFailures::new(cooldowns.clone(), other.clone(), Since::default());
         for _ in 0..3 {
             cooldowns.admit(&other, now).unwrap().started();
             late.report(Class::Timeout);
             late.completed(None);
         }
         assert!(cooldowns.admit(&other, now).is_ok());
+    }
+
+    /// Many attempts are in flight at once: one admitted before the
+    /// failures that opened a cooldown, and answering after, neither
+    /// closes it nor clears the failures; the probe after it does.
+    #[test]
+    fn an_attempt_admitted_before_a_cooldown_opened_says_nothing_of_it() {
+        let cooldowns = Arc::new(Cooldowns::default());
+        let now = Instant::now();
+        let (whole, streamed) = (
+            cooldowns.admit(&target(), now).unwrap(),
+            cooldowns.admit(&target(), now).unwrap(),
+        );
+        let late = LateFailures::new(cooldowns.clone(), target(), streamed.since());
+        for _ in 0..2 {
+            let permit = cooldowns.admit(&target(), now).unwrap();
+            permit.failed(Class::ProviderError, None, None, now);
+        }
+        whole.succeeded();
+        streamed.started();
+        late.completed(None);
+        let refused = cooldowns.admit(&target(), now).err();
+        assert_eq!(refused.map(|c| c.remaining), Some(Duration::from_secs(30)));
+        let status = &cooldowns.snapshot(now)[&target()];
+        assert_eq!(
+            (status.state, status.consecutive_failures),
+            ("cooling_down", 2)
+        );
+        assert!(status.last_success.is_some());
+        let later = now + Duration::from_secs(31);
+        let probe = cooldowns.admit(&target(), later).expect("the probe");
+        let late = LateFailures::new(cooldowns.clone(), target(), probe.since());
+        probe.started();
+        late.completed(None);
+        let status = &cooldowns.snapshot(later)[&target()];
+        assert_eq!((status.state, status.consecutive_failures), ("healthy", 0));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit};
+use self::cooldown::{Cooldowns, CoolingDown, LateFailures, Permit, Since};
 use self::policy::{Class, Decision, Outcome, classify};
 use crate::config::ledger::Budgets;
 use crate::config::{Limits, ModelRef, Retries, Target, Timeouts};
@@ -485,8 +485,11 @@ pub async fn run(
         };
         let called = try_target(upstream, target, sent, settings, deadline, permit, reserved);
         match called.await {
-            Ok((reply, reserved)) => {
-                return Ok(answer(target, &plan, failures, reply, settings, reserved));
+            Ok((reply, since, reserved)) => {
+                let answered = (reply, since);
+                return Ok(answer(
+                    target, &plan, failures, answered, settings, reserved,
+                ));
             }
             Err((failure, placed)) => {
                 tried_any |= placed;
@@ -542,8 +545,9 @@ pub async fn run(
             };
             let called = try_target(upstream, target, sent, settings, deadline, permit, reserved);
             match called.await {
-                Ok((reply, reserved)) => {
-                    return Ok(answer(target, plan, failures, reply, settings, reserved));
+                Ok((reply, since, reserved)) => {
+                    let answered = (reply, since);
+                    return Ok(answer(target, plan, failures, answered, settings, reserved));
                 }
                 Err((failure, _)) => failures.push(failure),
             }
@@ -585,11 +589,13 @@ fn reserve(
     reserved
 }
 
+/// The answer of `target`: its `reply`, from an attempt admitted at
+/// `since`.
 fn answer(
     target: &Target,
     plan: &Plan,
     failures: Vec<Failure>,
-    reply: Reply,
+    (reply, since): (Reply, Since),
     settings: &Settings,
     reserved: Option<budget::Reserved>,
 ) -> Answer {
@@ -602,7 +608,7 @@ fn answer(
         target: target.clone(),
         failures,
         reply,
-        health: LateFailures::new(settings.cooldowns.clone(), target.model_ref.clone()),
+        health: LateFailures::new(settings.cooldowns.clone(), target.model_ref.clone(), since),
         withheld: plan.withheld.clone(),
         reserved,
         most_output: plan.most_output,
@@ -621,7 +627,7 @@ async fn try_target(
     deadline: Instant,
     permit: Permit<'_>,
     reserved: Option<budget::Reserved>,
-) -> Result<(Reply, Option<budget::Reserved>), (Failure, bool)> {
+) -> Result<(Reply, Since, Option<budget::Reserved>), (Failure, bool)> {
     if let Some(slot) = settings.in_flight {
         slot.tried(sent.before);
     }
@@ -643,6 +649,7 @@ async fn try_target(
             (span.as_ref().map(OpenSpan::traceparent)).or_else(|| settings.onward.cloned());
         let result = attempt(upstream, target, sent, settings, deadline, traceparent).await;
         let latency = started.elapsed();
+        let since = permit.since();
         if let Some(span) = span {
             span.end(Some(&result));
         }
@@ -664,7 +671,7 @@ async fn try_target(
                     latency_ms = latency.as_millis() as u64,
                     "attempt answered"
                 );
-                return Ok((concurrency::hold(place, reply), holding.answered()));
+                return Ok((concurrency::hold(place, reply), since, holding.answered()));
             }
             Err(error) => error,
         };
