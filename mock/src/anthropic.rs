@@ -21,8 +21,8 @@
 //! names one), `--fail-times`, `--retry-after`, `--first-byte-delay-ms`,
 //! `--chunk-delay-ms`, `--comment`, `--drop-after-chunks`,
 //! `--stall-after-chunks` (with `--keep-alive-ms`, a `ping` every so often),
-//! `--error-after-chunks` (an `error` event) and `--no-done` (no
-//! `message_stop`). Requests are recorded like the OpenAI path's.
+//! `--error-after-chunks` (an `error` event), `--no-done` (no
+//! `message_stop`) and `--chaos`. Requests are recorded like the OpenAI path's.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -48,7 +48,10 @@ pub(super) async fn messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let options = &state.options;
+    let options = &match state.options.chaos {
+        true => super::chaos(&state.options),
+        false => state.options.clone(),
+    };
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(400, "invalid_request_error", "the body is not JSON", None);
     };
@@ -115,7 +118,7 @@ pub(super) async fn messages(
     let id = format!("msg_mock_{count}");
     if request["stream"] == true {
         let stop = (stop_reason, stop_sequence);
-        return stream(state.clone(), &id, &model, &blocks, stop, usage);
+        return stream(state.clone(), options, &id, &model, &blocks, stop, usage);
     }
     // A tool's input keeps `--delta-break`'s mark until here.
     let content = options.unbroken(&Value::Array(blocks).to_string());
@@ -236,15 +239,17 @@ fn frame(name: &str, data: &Value) -> String {
 
 /// The named event sequence for `blocks`: text and thinking word by word,
 /// tool input in two `input_json_delta` pieces.
+/// `options`: the mock's, or one request's under `--chaos`.
 fn stream(
     state: Arc<MockState>,
+    options: &MockOptions,
     id: &str,
     model: &str,
     blocks: &[Value],
     (stop_reason, stop_sequence): (&str, Option<&str>),
     usage: Usage,
 ) -> Response {
-    let options = state.options.clone();
+    let options = options.clone();
     let kimi = options.usage_shape == Some(UsageShape::KimiAnthropic);
     let mut start_usage = usage.full();
     start_usage["output_tokens"] = json!(1);

@@ -57,9 +57,15 @@ pub async fn chaos_providers() -> (Vec<MockServer>, Value) {
         })
         .await
         .expect("a mock starts");
+        // `b` speaks Anthropic Messages: its faults come as its events.
+        let api = match name {
+            "b" => "anthropic-messages",
+            _ => "openai-completions",
+        };
         providers.insert(
             name.into(),
-            json!({"baseUrl": mock.base_url(), "apiKey": "sk-soak-0123456789", "models": [{"id": "m"}]}),
+            json!({"baseUrl": mock.base_url(), "apiKey": "sk-soak-0123456789", "api": api,
+                   "models": [{"id": "m"}]}),
         );
         mocks.push(mock);
     }
