@@ -176,25 +176,24 @@ fn status_url(text: &str, redactor: &Redactor) -> Result<String, String> {
     Ok(url.to_string())
 }
 
-/// `text`, a URL as given, as a message may quote it: a user and password
-/// (up to an `@` of the authority), a query and a fragment left out, any
-/// key the redactor knows `[redacted]`: a password it does not know is
-/// still one.
+/// `text`, a URL as given, as a message may quote it: all before its last
+/// `@` (a user and password, whatever they hold), a query and a fragment
+/// left out, any key the redactor knows `[redacted]`: a password it does
+/// not know is still one.
 fn quoted(text: &str, redactor: &Redactor) -> String {
     let (scheme, rest) = match text.split_once("://") {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), text),
     };
-    let (rest, asked) = match rest.find(['?', '#']) {
-        Some(at) => (&rest[..at], "?[left out]"),
-        None => (rest, ""),
-    };
-    let authority = rest.find('/').unwrap_or(rest.len());
-    let rest = match rest[..authority].rfind('@') {
+    let rest = match rest.rfind('@') {
         Some(at) => format!("[left out]{}", &rest[at..]),
         None => rest.to_string(),
     };
-    redactor.provider_text(&format!("{scheme}{rest}{asked}"))
+    let rest = match rest.find(['?', '#']) {
+        Some(at) => format!("{}?[left out]", &rest[..at]),
+        None => rest,
+    };
+    redactor.provider_text(&format!("{scheme}{rest}"))
 }
 
 /// What to do about each target's last failure, one line each.
@@ -783,6 +782,7 @@ mod tests {
                 "http://u:secret123456@h:99999/",
                 "http://[left out]@h:99999/",
             ),
+            ("http://u:se#cret/123456@h:1", "http://[left out]@h:1"),
         ] {
             let error = status_url(given).unwrap_err();
             assert!(
