@@ -105,21 +105,16 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     for field in &caps.fixed_sampling {
         draft.remove_named(field);
     }
+    // An allow-list: Kimi's API takes a choice of `auto`, `none` or
+    // `required`, not a list, so only the listed tools are offered.
+    let listed = (given_choice.as_ref()).and_then(|choice| allow_listed(draft, choice));
     if on {
         for field in &caps.fixed_sampling_when_thinking {
             draft.remove_named(field);
         }
-        if relax && (pinned || given_choice == Some(json!("required"))) {
+        let forced = pinned || given_choice == Some(json!("required")) || listed == Some(true);
+        if relax && forced {
             draft.decided.tool_choice = Some(ToolChoice::Auto);
-            draft.withhold(Withheld::Removed(RELAXED.into()));
-        }
-        // The same forced call within an allow-list: its list is kept.
-        else if let Some(choice) = &given_choice
-            && relax
-            && choice["type"] == "allowed_tools"
-            && choice["allowed_tools"]["mode"] == "required"
-        {
-            draft.decided.tool_choice = Some(ToolChoice::AllowedToolsAuto);
             draft.withhold(Withheld::Removed(RELAXED.into()));
         }
     }
@@ -187,6 +182,57 @@ fn narrow_tool_choice(draft: &mut Draft, choice: Option<Value>) {
             draft.withhold(Withheld::Removed(RELAXED.into()));
         }
     }
+}
+
+/// An `allowed_tools` choice as Kimi's API takes it: the listed tools
+/// that the request offers, alone, and the list's mode as the choice
+/// (`required`, else `auto`). Whether it forces a call; `None` for a
+/// choice of another type. A list that names none of the request's tools
+/// forces nothing: `auto`, named if it was `required`.
+fn allow_listed(draft: &mut Draft, choice: &Value) -> Option<bool> {
+    if choice["type"] != "allowed_tools" {
+        return None;
+    }
+    let list = &choice["allowed_tools"];
+    let named = |tool: &Value| {
+        (tool.pointer("/function/name").or_else(|| tool.get("name")))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let listed: Vec<String> = list["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(named)
+        .collect();
+    let offered: Vec<String> = match draft.given("tools") {
+        Some(Value::Array(tools)) => tools
+            .iter()
+            .filter_map(|t| function_name(t).map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let kept: Vec<String> = offered
+        .into_iter()
+        .filter(|name| listed.contains(name))
+        .collect();
+    let required = list["mode"] == "required";
+    if kept.is_empty() {
+        draft.decided.tool_choice = Some(ToolChoice::Auto);
+        if required {
+            draft.withhold(Withheld::Removed(RELAXED.into()));
+        }
+        return Some(false);
+    }
+    draft.decided.tools = Some(Tools {
+        offered: Some(kept),
+        schemas: Arc::new([]),
+    });
+    draft.decided.tool_choice = Some(match required {
+        true => ToolChoice::Required,
+        false => ToolChoice::Auto,
+    });
+    Some(required)
 }
 
 /// How the answer names the tools a named choice narrowed away.

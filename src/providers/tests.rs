@@ -170,20 +170,46 @@ fn k2_7_code_gets_no_thinking_fields_no_fixed_sampling_and_a_relaxed_tool_choice
         json!({"tools": tools, "tool_choice": {"type": "function", "function": {"name": "read"}}}),
         json!({"tools": tools, "tool_choice": "auto"}),
     );
-    // An allow-list that forces a call keeps its list, its mode relaxed.
+    // An allow-list: Kimi's API takes no list, so the listed tools alone
+    // are offered, its mode the choice, relaxed while thinking.
+    let two = json!([
+        {"type": "function", "function": {"name": "read", "parameters": {}}},
+        {"type": "function", "function": {"name": "write", "parameters": {}}},
+    ]);
     let allowed = |mode: &str| {
-        json!({"tools": tools, "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": mode,
+        json!({"tools": two, "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": mode,
             "tools": [{"type": "function", "function": {"name": "read"}}]}}})
     };
+    let read = json!([two[0]]);
+    let sent = |choice: &str| with_messages(json!({"tools": read, "tool_choice": choice}));
+    for (model_ref, mode, choice, relaxed) in [
+        ("moonshot/kimi-k2.7-code", "required", "auto", true),
+        ("moonshot/kimi-k2.7-code", "auto", "auto", false),
+        ("moonshot/kimi-k3", "required", "required", false),
+        ("kimi/kimi-for-coding", "required", "auto", true),
+    ] {
+        let expected = match model_ref {
+            "moonshot/kimi-k3" => {
+                let mut sent = sent(choice);
+                sent["reasoning_effort"] = json!("max");
+                sent
+            }
+            _ => sent(choice),
+        };
+        check(model_ref, with_messages(allowed(mode)), expected);
+        let plan = plan_with(json!({}), model_ref, with_messages(allowed(mode)));
+        let named = plan
+            .withheld
+            .contains(&super::Withheld::Removed(super::moonshot::RELAXED.into()));
+        assert_eq!(named, relaxed, "{model_ref} {mode}");
+    }
+    // A list that names no tool offered forces nothing.
+    let none = json!({"tools": two, "tool_choice": {"type": "allowed_tools",
+        "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "x"}}]}}});
     check(
-        "moonshot/kimi-k2.7-code",
-        with_messages(allowed("required")),
-        with_messages(allowed("auto")),
-    );
-    check(
-        "moonshot/kimi-k2.7-code",
-        with_messages(allowed("auto")),
-        with_messages(allowed("auto")),
+        "moonshot/kimi-k3",
+        with_messages(none),
+        with_messages(json!({"tools": two, "tool_choice": "auto", "reasoning_effort": "max"})),
     );
 }
 

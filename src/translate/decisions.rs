@@ -139,8 +139,6 @@ impl Reasoning {
 pub enum ToolChoice {
     Auto,
     Required,
-    /// The client's `allowed_tools` choice, its mode `auto`.
-    AllowedToolsAuto,
 }
 
 /// The tools the rules change, in no API's form: which of the request's
@@ -470,18 +468,10 @@ impl Decisions {
         }
         if let Some(choice) = self.tool_choice {
             let value = match choice {
-                ToolChoice::Auto => Some(json!("auto")),
-                ToolChoice::Required => Some(json!("required")),
-                ToolChoice::AllowedToolsAuto => {
-                    self.given(request, "tool_choice").map(|mut choice| {
-                        choice["allowed_tools"]["mode"] = json!("auto");
-                        choice
-                    })
-                }
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::Required => json!("required"),
             };
-            if let Some(value) = value {
-                top.set("tool_choice", value);
-            }
+            top.set("tool_choice", value);
         }
         match self
             .tools

@@ -91,7 +91,7 @@ impl Carried {
             shared.push(("tool_choice", None));
         }
         let tool_choice = decided.tool_choice.map(|choice| match choice {
-            ToolChoice::Auto | ToolChoice::AllowedToolsAuto => json!({"type": "auto"}),
+            ToolChoice::Auto => json!({"type": "auto"}),
             ToolChoice::Required => json!({"type": "any"}),
         });
         Self {
