@@ -32,6 +32,7 @@ use crate::translate::decisions::{
     CallId, Decisions, Limit, Reasoning, Switch, ToolChoice, Turn, Usage,
 };
 use crate::translate::fields::MessagesRow;
+use crate::wire::anthropic::effort_of_budget;
 use crate::wire::facts::Facts;
 use crate::wire::request::{ClientRequest, Native};
 
@@ -361,10 +362,16 @@ impl Thinking {
                 _ => Thinking::On(Some(effort)),
             };
         }
+        // A budget (Anthropic's, in a chat body) reads as the level a
+        // Messages client's does.
         if let Some(thinking) = get("thinking").filter(Value::is_object) {
-            return match thinking["type"].as_str() {
-                Some("disabled") => Thinking::Off,
-                _ => Thinking::On(None),
+            return match (
+                thinking["type"].as_str(),
+                thinking["budget_tokens"].as_u64(),
+            ) {
+                (Some("disabled"), _) => Thinking::Off,
+                (_, Some(budget)) => Thinking::On(Some(effort_of_budget(budget).to_string())),
+                (_, None) => Thinking::On(None),
             };
         }
         if let Some(reasoning) = get("reasoning").filter(Value::is_object) {

@@ -81,11 +81,13 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
             draft.omit("thinking");
             draft.decided.effort = Some("max".into());
             effort_has_no_place(draft, target);
+            cannot_stop(draft);
         }
         (_, ThinkingControl::Effort) => {
             draft.omit("thinking");
             draft.decided.effort = Some(k3_effort(&thinking).into());
             effort_has_no_place(draft, target);
+            cannot_stop(draft);
         }
         (_, ThinkingControl::Switch) if thinking == Thinking::Unspecified && !forced_off => {
             draft.remove("thinking");
@@ -135,6 +137,14 @@ pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
 /// model that is never told.
 fn effort_has_no_place(draft: &mut Draft, target: &Target) {
     if target.provider.api == Api::AnthropicMessages && fields::asks_thinking(draft.seen()) {
+        draft.withhold(Withheld::Thinking);
+    }
+}
+
+/// A model told only by an effort cannot stop thinking: the client's off
+/// is named (it is sent the least effort, or the one the model fixes).
+fn cannot_stop(draft: &mut Draft) {
+    if super::clients_thinking(draft).is_off() {
         draft.withhold(Withheld::Thinking);
     }
 }

@@ -226,6 +226,20 @@ fn k3_effort_follows_the_clients_level_with_no_thinking_member() {
         (json!({"reasoning_effort": "none"}), "low"),
         (json!({"thinking": {"type": "enabled"}}), "max"),
         (json!({"thinking": {"type": "disabled"}}), "low"),
+        // A budget reads as a Messages client's does: low under 4,096,
+        // medium (K3's high) to 16,384, high from there.
+        (
+            json!({"thinking": {"type": "enabled", "budget_tokens": 3000}}),
+            "low",
+        ),
+        (
+            json!({"thinking": {"type": "enabled", "budget_tokens": 8000}}),
+            "high",
+        ),
+        (
+            json!({"thinking": {"type": "enabled", "budget_tokens": 20000}}),
+            "high",
+        ),
     ];
     for k3 in ["moonshot/kimi-k3", "kimi/k3", "kimi/k3-256k"] {
         for (input, effort) in &cases {
@@ -234,6 +248,12 @@ fn k3_effort_follows_the_clients_level_with_no_thinking_member() {
                 with_messages(input.clone()),
                 with_messages(json!({"reasoning_effort": effort})),
             );
+            // Off, which K3 cannot do, is named.
+            let plan = plan_with(json!({}), k3, with_messages(input.clone()));
+            let named = plan.withheld.contains(&super::Withheld::Thinking);
+            let off =
+                input["thinking"]["type"] == "disabled" || input["reasoning_effort"] == "none";
+            assert_eq!(named, off, "{k3}: {input}");
         }
     }
     // Or from thinkingDefault when the client says nothing.

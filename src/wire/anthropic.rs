@@ -1036,6 +1036,17 @@ impl ToolChoice {
     }
 }
 
+/// The OpenAI effort a thinking budget of `tokens` reads as, in any
+/// request that gives one: under 4,096 `low`, from 16,384 `high`, else
+/// `medium`.
+pub fn effort_of_budget(tokens: u64) -> &'static str {
+    match tokens {
+        0..4_096 => "low",
+        16_384.. => "high",
+        _ => "medium",
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum ThinkingConfig {
     Enabled {

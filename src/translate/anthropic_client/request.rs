@@ -19,8 +19,8 @@ use crate::translate::fields::{self, MessagesRow as Row};
 use crate::translate::ids;
 use crate::wire::anthropic::{
     Block, Blocks, Content, DocumentSource, ImageSource, Message, MessagesRequest, Original, Other,
-    RequestError, ThinkingConfig, Tool as AnthropicTool, ToolChoice, is_attribution_block,
-    literal_without_billing_header,
+    RequestError, ThinkingConfig, Tool as AnthropicTool, ToolChoice, effort_of_budget,
+    is_attribution_block, literal_without_billing_header,
 };
 use crate::wire::facts::{Call, Noted, Turn};
 use crate::wire::openai::{ChatRequest, MessageInfo, RequestError as ChatError};
@@ -808,11 +808,9 @@ fn reasoning_effort(request: &MessagesRequest) -> Result<Option<&'static str>, T
     };
     Ok(match request.thinking.as_deref() {
         Some(ThinkingConfig::Disabled {}) => Some("none"),
-        Some(ThinkingConfig::Enabled { budget_tokens }) => effort.or(Some(match budget_tokens {
-            Some(budget) if *budget < 4_096 => "low",
-            Some(budget) if *budget >= 16_384 => "high",
-            _ => "medium",
-        })),
+        Some(ThinkingConfig::Enabled { budget_tokens }) => {
+            effort.or(Some(budget_tokens.map_or("medium", effort_of_budget)))
+        }
         Some(ThinkingConfig::Adaptive {}) | None => effort,
     })
 }
