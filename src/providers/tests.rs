@@ -470,11 +470,17 @@ fn a_tool_choice_with_no_tools_is_taken_away_and_named() {
 }
 
 #[test]
-fn k2_6_drops_temperature_while_thinking() {
+fn k2_6_drops_temperature_and_top_p_while_thinking() {
     check_body(
         "moonshot/kimi-k2.6",
-        json!({"reasoning_effort": "low", "temperature": 0.7}),
-        json!({"thinking": {"type": "enabled"}}),
+        json!({"reasoning_effort": "low", "temperature": 0.7, "top_p": 0.5, "n": 2}),
+        json!({"thinking": {"type": "enabled"}, "n": 2}),
+    );
+    // Not with thinking off.
+    check_body(
+        "moonshot/kimi-k2.6",
+        json!({"reasoning_effort": "none", "temperature": 0.7, "top_p": 0.5}),
+        json!({"thinking": {"type": "disabled"}, "temperature": 0.7, "top_p": 0.5}),
     );
 }
 
