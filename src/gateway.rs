@@ -12,7 +12,7 @@ pub use crate::admission::Slot;
 use crate::admission::{Admission, Refused};
 use crate::chain::concurrency::Queues;
 use crate::chain::cooldown::Cooldowns;
-use crate::chain::placement::{Placements, Readings};
+use crate::chain::placement::{Placements, Readings, Ticket};
 use crate::chain::{self, Answer, Failure};
 use crate::config::clients::Client;
 use crate::config::{Config, Target, UnknownModel};
@@ -397,6 +397,7 @@ impl Gateway {
     ) -> Result<Answer, CompletionError> {
         let session = options.session.as_ref();
         let pooled = !config.routing.pools.is_empty();
+        let mut ticket = Ticket::default();
         if pooled {
             let readings = Readings {
                 cooldowns: &self.cooldowns,
@@ -404,7 +405,7 @@ impl Gateway {
                 pools: &config.routing.pools,
             };
             let now = std::time::Instant::now();
-            self.placements.order(chain, session, &readings, now).await;
+            ticket = self.placements.order(chain, session, &readings, now).await;
         }
         let upstream = self.upstream.load_full();
         let no_budgets = crate::config::ledger::Budgets::default();
@@ -438,7 +439,7 @@ impl Gateway {
             let now = std::time::Instant::now();
             let pools = &config.routing.pools;
             self.placements
-                .answered(session, placed, &answer.target, pools, now);
+                .answered((session, ticket), placed, &answer.target, pools, now);
         }
         Ok(answer)
     }

@@ -7,6 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use clawgate::config::{self, Environment, Secrets};
 use clawgate_mock::MockServer;
@@ -384,4 +385,67 @@ async fn a_client_allowed_one_member_of_a_pool_is_placed_on_that_member() {
     assert_eq!(response.status(), 403);
     let response = ask(CAROL, "c/m", "carol-c".into()).await.unwrap();
     assert_eq!(response.status(), 403);
+}
+
+/// A turn answered after a later one leaves the later one's place as it
+/// was (docs/sessions.md): the earlier turn's fallback does not move the
+/// session off the member that answered the later turn at once.
+#[tokio::test]
+async fn a_turn_answered_after_a_later_one_does_not_move_the_session() {
+    // `x` hangs on a request whose text says "slow"; answers any other.
+    let slow = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|body: String| async move {
+            if body.contains("slow") {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            let chunk = json!({"id": "c", "object": "chat.completion.chunk", "model": "m",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hello"},
+                             "finish_reason": "stop"}]});
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                format!("data: {chunk}\n\ndata: [DONE]\n\n"),
+            )
+        }),
+    );
+    let (x, y) = (provider_app(slow).await, healthy_mock().await);
+    let gw = gateway(json!({
+        "gateway": {
+            "timeouts": {"firstByteSeconds": 1, "idleSeconds": 1, "chainSeconds": 5},
+            "retries": {"perTarget": 0},
+        },
+        "models": {"mode": "replace", "providers": {
+            "x": {"baseUrl": x, "apiKey": KEY, "models": [{"id": "m"}]},
+            "y": {"baseUrl": y.base_url(), "apiKey": KEY, "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": ["x/m", "y/m"]}}},
+    }))
+    .await;
+    let ask = |session: String, text: &'static str| {
+        let request = (gw.client())
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .header("x-clawgate-session", session)
+            .json(&json!({"messages": [{"role": "user", "content": text}]}));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            header(&response, "x-clawgate-provider").to_string()
+        }
+    };
+    // A session placed on `x`.
+    let mut session = None;
+    for n in 0..40 {
+        let id = format!("s{n}");
+        if ask(id.clone(), "hi").await == "x" {
+            session = Some(id);
+            break;
+        }
+    }
+    let session = session.expect("a session placed on x");
+    // The earlier turn hangs on `x` and falls over to `y`; the later one
+    // is answered by `x` meanwhile; the next stays on `x`.
+    let earlier = tokio::spawn(ask(session.clone(), "slow"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ask(session.clone(), "hi").await, "x");
+    assert_eq!(earlier.await.unwrap(), "y");
+    assert_eq!(ask(session, "hi").await, "x");
 }

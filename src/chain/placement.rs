@@ -20,6 +20,7 @@
 //! allocating beyond the sticky entry.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -214,13 +215,24 @@ struct Placed {
     /// Until when the shared store holds it warm, as this gateway last
     /// wrote it there (with a shared store).
     shared_until: Instant,
+    /// The [`Ticket`] of the session's latest request placed here.
+    latest: Ticket,
 }
+
+/// The place of a request among those [`Placements::order`] placed: an
+/// answer moves its session only if no later request of the session was
+/// placed since (a turn answered after a later one leaves the later one's
+/// place as it was).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(u64);
 
 /// Each session's target in each pool, for the gateway's life.
 #[derive(Debug)]
 pub struct Placements {
     sticky: Mutex<HashMap<Key, Placed>>,
     max: usize,
+    /// The next request's [`Ticket`].
+    tickets: AtomicU64,
     /// Where gateways on one PostgreSQL store agree on a new session's
     /// placement (`ledger.store`).
     shared: Option<Arc<SharedPlacements>>,
@@ -246,6 +258,7 @@ impl Placements {
         Self {
             sticky: Mutex::default(),
             max: max.max(1),
+            tickets: AtomicU64::new(1),
             shared: None,
         }
     }
@@ -263,14 +276,16 @@ impl Placements {
     /// Puts the placed member of each pool of `chain` first among its
     /// pool's members (the others keep their order): the session's
     /// target while its cache is warm, else one drawn by [`weigh`] (or,
-    /// with a shared store, the one the first gateway drew).
+    /// with a shared store, the one the first gateway drew). The request's
+    /// ticket, for [`Self::answered`].
     pub async fn order(
         &self,
         chain: &mut [Target],
         session: Option<&Arc<str>>,
         readings: &Readings<'_>,
         now: Instant,
-    ) {
+    ) -> Ticket {
+        let ticket = Ticket(self.tickets.fetch_add(1, Ordering::Relaxed));
         let mut start = 0;
         while start < chain.len() {
             let Some(pool) = chain[start].pool else {
@@ -282,7 +297,7 @@ impl Placements {
                 .take_while(|t| t.pool == Some(pool))
                 .count();
             let run = &mut chain[start..start + len];
-            let chosen = match self.place(run, pool, session, readings, now) {
+            let chosen = match self.place(run, pool, session, readings, (now, ticket)) {
                 Placing::Kept { index, share } => {
                     if let (true, Some(session)) = (share, session) {
                         self.keep_shared(session, &run[index], readings.pools, false);
@@ -295,7 +310,7 @@ impl Placements {
                             session: session.clone(),
                             pool,
                         };
-                        self.stick(key, &run[index], now, None);
+                        self.stick(key, &run[index], (now, ticket), None);
                         self.keep_shared(session, &run[index], readings.pools, true);
                     }
                     index
@@ -311,7 +326,7 @@ impl Placements {
                         // store as that gateway wrote it: this one writes
                         // it at its next turn.
                         let shared_until = if ours { None } else { Some(now) };
-                        self.stick(key, &run[index], now, shared_until);
+                        self.stick(key, &run[index], (now, ticket), shared_until);
                         index
                     }
                     None => index,
@@ -320,6 +335,7 @@ impl Placements {
             run[..=chosen].rotate_right(1);
             start += len;
         }
+        ticket
     }
 
     /// The member of `run` the gateways agree on for a new session, where
@@ -374,7 +390,7 @@ impl Placements {
         pool: usize,
         session: Option<&Arc<str>>,
         readings: &Readings<'_>,
-        now: Instant,
+        (now, ticket): (Instant, Ticket),
     ) -> Placing {
         let mut away = false;
         if let Some(session) = session {
@@ -388,6 +404,7 @@ impl Placements {
                 let index = run.iter().position(|t| t.model_ref == placed.target)?;
                 let lifetime = run[index].provider.cache_lifetime;
                 placed.warm_until = now + lifetime;
+                placed.latest = ticket;
                 // The store's copy is written again, off the request's
                 // path, where it would go cold before the cache does: once
                 // a lifetime at most.
@@ -431,13 +448,14 @@ impl Placements {
         }
     }
 
-    /// The request of `session` was answered by `target`: when the chain
-    /// moved it off the member it was placed on (`placed`), it stays on
-    /// the one that answered, here and in the shared store (`pools`: the
-    /// config's).
+    /// The request of `session` (its `ticket`) was answered by `target`:
+    /// when the chain moved it off the member it was placed on (`placed`),
+    /// it stays on the one that answered, here and in the shared store
+    /// (`pools`: the config's), unless a later request of the session was
+    /// placed meanwhile.
     pub fn answered(
         &self,
-        session: Option<&Arc<str>>,
+        (session, ticket): (Option<&Arc<str>>, Ticket),
         placed: Option<&ModelRef>,
         target: &Target,
         pools: &[Pool],
@@ -453,18 +471,28 @@ impl Placements {
             session: session.clone(),
             pool,
         };
-        self.stick(key, target, now, None);
+        if self.with(|sticky| sticky.get(&key).is_some_and(|p| p.latest > ticket)) {
+            return;
+        }
+        self.stick(key, target, (now, ticket), None);
         self.keep_shared(session, target, pools, true);
     }
 
     /// Remembers `session`'s placement on `target`, which the shared store
     /// holds warm until `shared_until` (`None`: as long as it does here).
-    fn stick(&self, key: Key, target: &Target, now: Instant, shared_until: Option<Instant>) {
+    fn stick(
+        &self,
+        key: Key,
+        target: &Target,
+        (now, latest): (Instant, Ticket),
+        shared_until: Option<Instant>,
+    ) {
         let warm_until = now + target.provider.cache_lifetime;
         let placed = Placed {
             target: target.model_ref.clone(),
             warm_until,
             shared_until: shared_until.unwrap_or(warm_until),
+            latest,
         };
         let max = self.max;
         self.with(|sticky| {
@@ -634,6 +662,7 @@ mod tests {
                     target,
                     warm_until,
                     shared_until: warm_until,
+                    latest: Ticket::default(),
                 },
             );
         };
