@@ -261,9 +261,12 @@ impl Sessions {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How many sessions are kept now.
+    /// How many sessions are kept now: those seen within `idleSeconds`
+    /// (the others are forgotten first).
     pub fn len(&self) -> usize {
-        self.lock().sessions.len()
+        let mut inner = self.lock();
+        inner.forget_idle(Instant::now(), self.limits.idle);
+        inner.sessions.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -608,6 +611,16 @@ mod tests {
         }
         let live = sessions.len();
         assert!(sessions.lock().order.len() <= 2 * live + 64 + 1);
+        // Counted as kept only while within the idle time, though no new
+        // turn comes to forget them.
+        let brief = Sessions::new(Limits {
+            max_sessions: 2,
+            idle: Duration::from_millis(20),
+        });
+        turn(&brief, "a", &[1], Instant::now());
+        assert_eq!(brief.len(), 1);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(brief.len(), 0);
     }
 
     #[test]
