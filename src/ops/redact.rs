@@ -168,14 +168,20 @@ pub fn without_query(url: &reqwest::Url) -> String {
     shown
 }
 
-/// Control characters as Rust-style escapes; everything else as is.
+/// Control characters, and the marks that reorder text as a terminal
+/// shows it (the bidirectional overrides, embeddings and isolates), as
+/// Rust-style escapes; everything else as is.
 pub fn escape_controls(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    let escaped = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(escaped) {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
+        if escaped(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -500,6 +506,11 @@ mod tests {
         assert_eq!(
             redactor.provider_text("line one\nFAKE log line secret-value\r\u{1b}[31m"),
             "line one\\nFAKE log line [redacted]\\r\\u{1b}[31m"
+        );
+        // Nor may a text reorder what a terminal shows after it.
+        assert_eq!(
+            escape_controls("tool \u{202e}live\u{2066}x\u{200f} ok"),
+            "tool \\u{202e}live\\u{2066}x\\u{200f} ok"
         );
     }
 }
