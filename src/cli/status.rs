@@ -145,10 +145,7 @@ fn status_url(text: &str, redactor: &Redactor) -> Result<String, String> {
     let problem = |what: &str| format!("--url {:?}: {what}", quoted(text, redactor));
     if !text.contains("://") {
         let host = text.trim_start_matches('/');
-        let hint = format!(
-            "no scheme; write it as http://{}",
-            redactor.provider_text(host)
-        );
+        let hint = format!("no scheme; write it as http://{}", quoted(host, redactor));
         return Err(problem(&hint));
     }
     let mut url = reqwest::Url::parse(text).map_err(|e| problem(&e.to_string()))?;
@@ -783,6 +780,8 @@ mod tests {
                 "http://[left out]@h:99999/",
             ),
             ("http://u:se#cret/123456@h:1", "http://[left out]@h:1"),
+            ("admin:hunter2hunter2@h:1", "[left out]@h:1"),
+            ("h:1/?key=secret123456", "h:1/?[left out]"),
         ] {
             let error = status_url(given).unwrap_err();
             assert!(
