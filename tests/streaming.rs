@@ -206,6 +206,30 @@ async fn a_stream_that_falls_silent_ends_with_a_timeout_event() {
     // reasoning's first word); then the stream falls silent.
     assert_eq!(events.len(), 3, "{events:?}");
     assert_ends_with_error(&events, "stream_timeout");
+
+    // Silence is bounded by the idle time alone, even past the chain's
+    // deadline, which bounds keep-alives: here none came.
+    let stalling = MockOptions {
+        stall_after_chunks: Some(3),
+        ..MockOptions::default()
+    };
+    let primary = mock(stalling).await;
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"timeouts": {"idleSeconds": 1, "chainSeconds": 0.5}});
+    let gw = gateway(config).await;
+    let started = std::time::Instant::now();
+    let events = stream_body(&gw).await.events;
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{events:?}"
+    );
+    assert_ends_with_error(&events, "stream_timeout");
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    let message = last["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no next stream event within 1.00s"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -247,6 +247,7 @@ pub fn relay(
                         Ok(event)
                     }
                     Ok(sse::Item::Comment(text)) => {
+                        liveness.keep_alive();
                         yield Item::KeepAlive(comment(&redactor, &text));
                         continue;
                     }
@@ -406,6 +407,8 @@ pub struct Liveness {
     idle: Duration,
     most: Duration,
     last_event: Instant,
+    /// A keep-alive came since the last event.
+    kept_alive: bool,
 }
 
 impl Liveness {
@@ -415,28 +418,37 @@ impl Liveness {
             idle,
             most,
             last_event: Instant::now(),
+            kept_alive: false,
         }
     }
 
     fn event(&mut self) {
         self.last_event = Instant::now();
+        self.kept_alive = false;
+    }
+
+    fn keep_alive(&mut self) {
+        self.kept_alive = true;
     }
 
     /// A provider's own event: an event, unless a `ping`.
     fn native(&mut self, event: Event) -> Event {
-        if event.event.as_deref() != Some("ping") {
-            self.event();
+        match event.event.as_deref() {
+            Some("ping") => self.keep_alive(),
+            _ => self.event(),
         }
         event
     }
 
-    /// How long to wait for the next item, and what ran out when none came.
-    fn wait(&self) -> (Duration, &'static str, Duration) {
+    /// How long to wait for the next item, and the timeout if none comes:
+    /// `idle` of silence, or what is left of `most` once keep-alives came.
+    fn wait(&self) -> (Duration, AttemptError) {
         let left = self.most.saturating_sub(self.last_event.elapsed());
-        match left < self.idle {
+        let (wait, waiting_for, after) = match self.kept_alive && left < self.idle {
             true => (left, "stream event but keep-alives", self.most),
             false => (self.idle, "next stream event", self.idle),
-        }
+        };
+        (wait, AttemptError::Timeout { waiting_for, after })
     }
 }
 
@@ -446,7 +458,7 @@ async fn next_event(
     liveness: &Liveness,
     mut aborted: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<sse::Item, Cut> {
-    let (wait, waiting_for, after) = liveness.wait();
+    let (wait, timeout) = liveness.wait();
     let next = tokio::select! {
         biased;
         () = aborted.as_mut() => return Err(Cut::Shutdown),
@@ -480,10 +492,7 @@ async fn next_event(
             AttemptError::InvalidResponse("the upstream stream ended inside an event".into()),
         ),
         Ok(None) => return Err(Cut::Ended),
-        Err(_) => (
-            "stream_timeout",
-            AttemptError::Timeout { waiting_for, after },
-        ),
+        Err(_) => ("stream_timeout", timeout),
     };
     Err(Cut::Upstream(code, error))
 }
