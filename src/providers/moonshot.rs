@@ -23,7 +23,7 @@ use crate::translate::decisions::{
     CallId, MADE_ID_LEN, Schema, Switch, ToolChoice, Tools, TurnReasoning,
 };
 use crate::translate::fields;
-use crate::wire::openai::function_name;
+use crate::wire::openai::{allowed_tools, function_name};
 
 pub fn apply(draft: &mut Draft, target: &Target, thinking: Thinking) {
     let caps = &target.model.capabilities;
@@ -194,48 +194,32 @@ fn narrow_tool_choice(draft: &mut Draft, choice: Option<Value>) {
     }
 }
 
-/// An `allowed_tools` choice as Kimi's API takes it: the listed tools
-/// that the request offers, alone, and the list's mode as the choice
-/// (`required`, else `auto`). Whether it forces a call; `None` for a
-/// choice of another type. A list that names none of the request's tools
-/// forces nothing: `auto`, named if it was `required`.
+/// An `allowed_tools` choice as Kimi's API takes it, which has no list:
+/// the listed tools the request offers, alone, and the list's mode as the
+/// choice (`required`, else `auto`). Whether it forces a call; `None` for
+/// a choice of another type. A list that names none of the request's
+/// tools offers none (a `required` one, named, forces nothing).
 fn allow_listed(draft: &mut Draft, choice: &Value) -> Option<bool> {
-    if choice["type"] != "allowed_tools" {
-        return None;
-    }
-    let list = &choice["allowed_tools"];
-    let named = |tool: &Value| {
-        (tool.pointer("/function/name").or_else(|| tool.get("name")))
-            .and_then(Value::as_str)
+    let listed = allowed_tools(choice)?;
+    let required = choice["allowed_tools"]["mode"] == "required";
+    let offered = match draft.given("tools") {
+        Some(Value::Array(tools)) => (tools.iter().filter_map(function_name))
+            .filter(|name| listed.contains(name))
             .map(str::to_owned)
-    };
-    let listed: Vec<String> = list["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(named)
-        .collect();
-    let offered: Vec<String> = match draft.given("tools") {
-        Some(Value::Array(tools)) => tools
-            .iter()
-            .filter_map(|t| function_name(t).map(str::to_owned))
             .collect(),
         _ => Vec::new(),
     };
-    let kept: Vec<String> = offered
-        .into_iter()
-        .filter(|name| listed.contains(name))
-        .collect();
-    let required = list["mode"] == "required";
-    if kept.is_empty() {
-        draft.decided.tool_choice = Some(ToolChoice::Auto);
+    if offered.is_empty() {
+        for key in ["tools", "tool_choice", "parallel_tool_calls"] {
+            draft.remove(key);
+        }
         if required {
             draft.withhold(Withheld::Removed(RELAXED.into()));
         }
         return Some(false);
     }
     draft.decided.tools = Some(Tools {
-        offered: Some(kept),
+        offered: Some(offered),
         schemas: Arc::new([]),
     });
     draft.decided.tool_choice = Some(match required {

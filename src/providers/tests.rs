@@ -203,13 +203,18 @@ fn k2_7_code_gets_no_thinking_fields_no_fixed_sampling_and_a_relaxed_tool_choice
             .contains(&super::Withheld::Removed(super::moonshot::RELAXED.into()));
         assert_eq!(named, relaxed, "{model_ref} {mode}");
     }
-    // A list that names no tool offered forces nothing.
+    // A list that names no tool offered offers none, and forces nothing.
     let none = json!({"tools": two, "tool_choice": {"type": "allowed_tools",
         "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "x"}}]}}});
     check(
         "moonshot/kimi-k3",
-        with_messages(none),
-        with_messages(json!({"tools": two, "tool_choice": "auto", "reasoning_effort": "max"})),
+        with_messages(none.clone()),
+        with_messages(json!({"reasoning_effort": "max"})),
+    );
+    let plan = plan_with(json!({}), "moonshot/kimi-k3", with_messages(none));
+    assert!(
+        plan.withheld
+            .contains(&super::Withheld::Removed(super::moonshot::RELAXED.into()))
     );
 }
 

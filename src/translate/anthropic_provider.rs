@@ -44,7 +44,7 @@ use super::ids;
 use crate::capabilities::ThinkingSwitch;
 use crate::format::sse::{Event, Item};
 use crate::wire::chunk;
-use crate::wire::openai::function_name;
+use crate::wire::openai::{allowed_tools, function_name};
 
 /// What a target's plan decided of a Messages body, in typed fields:
 /// `providers::plan` decides each, once; the Anthropic transport writes
@@ -404,16 +404,6 @@ pub fn tool_choice(choice: &Value) -> Option<Value> {
         }
         _ => None,
     }
-}
-
-/// The names of the function tools an `allowed_tools` choice lets the
-/// model call; `None` for any other choice.
-fn allowed_tools(choice: &Value) -> Option<Vec<&str>> {
-    if choice["type"] != "allowed_tools" {
-        return None;
-    }
-    let tools = choice.pointer("/allowed_tools/tools")?.as_array()?;
-    Some(tools.iter().filter_map(function_name).collect())
 }
 
 /// An OpenAI `finish_reason` for an Anthropic `stop_reason`; `tool_calls`

@@ -797,6 +797,16 @@ pub fn function_name(tool: &Value) -> Option<&str> {
     tool.pointer("/function/name")?.as_str()
 }
 
+/// The functions an `allowed_tools` tool choice lists; `None` for a
+/// choice of another type.
+pub fn allowed_tools(choice: &Value) -> Option<Vec<&str>> {
+    if choice["type"] != "allowed_tools" {
+        return None;
+    }
+    let tools = choice.pointer("/allowed_tools/tools")?.as_array()?;
+    Some(tools.iter().filter_map(function_name).collect())
+}
+
 /// Makes an upstream response name the ref that answered, not the
 /// provider's own model id.
 pub fn label_model(response: &mut Map<String, Value>, model_ref: &str) {
