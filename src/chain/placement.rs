@@ -310,8 +310,9 @@ impl Placements {
                             session: session.clone(),
                             pool,
                         };
-                        self.stick(key, &run[index], (now, ticket), None);
-                        self.keep_shared(session, &run[index], readings.pools, true);
+                        if self.stick(key, &run[index], (now, ticket), None) {
+                            self.keep_shared(session, &run[index], readings.pools, true);
+                        }
                     }
                     index
                 }
@@ -404,7 +405,7 @@ impl Placements {
                 let index = run.iter().position(|t| t.model_ref == placed.target)?;
                 let lifetime = run[index].provider.cache_lifetime;
                 placed.warm_until = now + lifetime;
-                placed.latest = ticket;
+                placed.latest = placed.latest.max(ticket);
                 // The store's copy is written again, off the request's
                 // path, where it would go cold before the cache does: once
                 // a lifetime at most.
@@ -471,22 +472,22 @@ impl Placements {
             session: session.clone(),
             pool,
         };
-        if self.with(|sticky| sticky.get(&key).is_some_and(|p| p.latest > ticket)) {
-            return;
+        if self.stick(key, target, (now, ticket), None) {
+            self.keep_shared(session, target, pools, true);
         }
-        self.stick(key, target, (now, ticket), None);
-        self.keep_shared(session, target, pools, true);
     }
 
-    /// Remembers `session`'s placement on `target`, which the shared store
-    /// holds warm until `shared_until` (`None`: as long as it does here).
+    /// Remembers `session`'s placement on `target` for its request of
+    /// ticket `latest`, which the shared store holds warm until
+    /// `shared_until` (`None`: as long as it does here); unless a later
+    /// request of the session was placed already. Whether it was.
     fn stick(
         &self,
         key: Key,
         target: &Target,
         (now, latest): (Instant, Ticket),
         shared_until: Option<Instant>,
-    ) {
+    ) -> bool {
         let warm_until = now + target.provider.cache_lifetime;
         let placed = Placed {
             target: target.model_ref.clone(),
@@ -496,11 +497,15 @@ impl Placements {
         };
         let max = self.max;
         self.with(|sticky| {
+            if sticky.get(&key).is_some_and(|p| p.latest > latest) {
+                return false;
+            }
             if sticky.len() >= max && !sticky.contains_key(&key) {
                 make_room(sticky, max, now);
             }
             sticky.insert(key, placed);
-        });
+            true
+        })
     }
 
     /// How many sessions are remembered.
