@@ -5,8 +5,8 @@
 //! tool calls with their arguments concatenated per index, finish reason,
 //! usage (top-level or Moonshot's per choice; the first that counts both
 //! sides, as a stream's, so a repeated usage chunk is not counted twice),
-//! and the provider's own members of the chunk, its choices and their
-//! deltas (OpenRouter's `provider`, `citations`, a choice's
+//! and the provider's own members of the chunk and its choices
+//! (OpenRouter's `provider`, `citations`, a choice's
 //! `native_finish_reason`), as a stream carries them. When the provider's own
 //! events come too (a client of its format), they are kept whole, for the
 //! client's answer, and the chunks, read then only for the answer's start
@@ -478,9 +478,8 @@ struct Choice {
     /// OpenRouter's `images`, in order.
     images: Vec<Value>,
     finish_reason: Option<Value>,
-    /// The choice's members of the provider's own, and its deltas'.
+    /// The choice's members of the provider's own.
     others: Map<String, Value>,
-    message_others: Map<String, Value>,
 }
 
 impl Completion {
@@ -599,9 +598,6 @@ impl Completion {
             let others = match place {
                 Place::Chunk => Some(&mut self.others),
                 Place::Choice(index) => self.choices.get_mut(&index).map(|c| &mut c.others),
-                Place::Delta(index) => {
-                    (self.choices.get_mut(&index)).map(|c| &mut c.message_others)
-                }
             };
             if let Some(others) = others {
                 keep(others, key, raw);
@@ -667,7 +663,6 @@ impl Completion {
                 if !calls.is_empty() {
                     message.insert("tool_calls".into(), Value::Array(calls));
                 }
-                beside(&mut message, choice.message_others);
                 let mut out = Map::new();
                 out.insert("index".into(), json!(index));
                 out.insert("message".into(), Value::Object(message));
@@ -770,10 +765,10 @@ mod tests {
         Value::Object(completion.finish())
     }
 
-    /// A provider's own members of the chunks, of a choice and of a delta
-    /// reach a client that asked for a whole answer as a stream carries
-    /// them (the last said that is not null); those the answer reads, or
-    /// says anew, are not repeated.
+    /// A provider's own members of the chunks and of a choice reach a
+    /// client that asked for a whole answer as a stream carries them (the
+    /// last said that is not null); those the answer reads, or says anew,
+    /// are not repeated.
     #[test]
     fn the_providers_own_members_are_carried() {
         let cited = ["https://a.example", "https://b.example"];
@@ -789,11 +784,7 @@ mod tests {
                 Value::Null,
                 Value::Null,
             ),
-            chunk(
-                json!({"content": "[2]", "provider_fields": {"a": 1}}),
-                json!("stop"),
-                json!("end_turn"),
-            ),
+            chunk(json!({"content": "[2]"}), json!("stop"), json!("end_turn")),
             json!({"choices": [], "service_tier": "default", "message": "not the answer's"}),
         ]);
         assert_eq!(
@@ -802,8 +793,7 @@ mod tests {
                 "provider": "Perplexity", "citations": cited, "service_tier": "default",
                 "message": "not the answer's",
                 "choices": [{"index": 0, "finish_reason": "stop", "native_finish_reason": "end_turn",
-                    "message": {"role": "assistant", "content": "Paris [1][2]",
-                                "provider_fields": {"a": 1}}}]})
+                    "message": {"role": "assistant", "content": "Paris [1][2]"}}]})
         );
     }
 

@@ -156,9 +156,10 @@ pub(crate) struct FunctionView<'a> {
     pub(crate) arguments: Option<&'a RawValue>,
 }
 
-/// The members each view above reads, with `object` (which an answer says
-/// anew): of a chunk, of a choice, of a delta.
-const READ: [&[&str]; 3] = [
+/// The members the views above read of a chunk and of a choice, with
+/// `object` (which an answer says anew). A delta's members are pieces of
+/// one text or object, and not looked for.
+const READ: [&[&str]; 2] = [
     &[
         "id",
         "object",
@@ -170,54 +171,64 @@ const READ: [&[&str]; 3] = [
         "choices",
     ],
     &["index", "usage", "finish_reason", "logprobs", "delta"],
-    &[
-        "role",
-        "content",
-        "refusal",
-        "annotations",
-        "reasoning_content",
-        "reasoning",
-        "reasoning_details",
-        "tool_calls",
-        "audio",
-        "images",
-    ],
 ];
 
-/// Where an unread member is: in the chunk, or in the choice of an index,
-/// or in that choice's delta.
+/// Where an unread member is: in the chunk, or in the choice of an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Place {
     Chunk,
     Choice(u64),
-    Delta(u64),
 }
 
 /// A member found by [`unread`]: where, its key, its value as written.
 pub(crate) type Found<'a> = (Place, Cow<'a, str>, &'a RawValue);
 
-/// Each member of chunk `data` the views do not read (a provider's own:
-/// OpenRouter's `provider`, a choice's `native_finish_reason`), walked
-/// without building anything for the others; nothing when `data` is not
-/// a chunk of that shape.
+/// Each member of chunk `data`, and of its choices, that the views do not
+/// read (a provider's own: OpenRouter's `provider`, a choice's
+/// `native_finish_reason`), walked without building anything for the
+/// others. A chunk, a `choices` or a choice of another shape has none.
 pub(crate) fn unread(data: &str) -> Vec<Found<'_>> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
     #[derive(Deserialize)]
     struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
 
-    /// The object at `level` of [`READ`] (0, 1, 2) of choice `index`
-    /// (read from it at level 1), its unread members added to `found`.
+    /// A value of another shape than the walk looks for adds nothing, and
+    /// the walk goes on (one reader for the whole chunk: no allocation).
+    macro_rules! other_shapes_add_nothing {
+        () => {
+            fn visit_unit<E>(self) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<(), E> {
+                Ok(())
+            }
+        };
+    }
+
+    /// The chunk (`choice: false`), or one of its choices, its unread
+    /// members added to `found`.
     struct Object<'f, 'a> {
-        level: usize,
-        index: u64,
+        choice: bool,
         found: &'f mut Vec<Found<'a>>,
     }
 
     impl<'de> DeserializeSeed<'de> for Object<'_, 'de> {
         type Value = ();
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_map(self)
+            d.deserialize_any(self)
         }
     }
 
@@ -226,47 +237,42 @@ pub(crate) fn unread(data: &str) -> Vec<Found<'_>> {
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("an object")
         }
+        other_shapes_add_nothing!();
+        fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
         fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
-            // Its own members and its delta's are placed once the object
-            // ends: a choice's index may come after its delta.
-            let (mut own, mut delta) = (Vec::new(), Vec::new());
-            let mut index = self.index;
+            // A choice's members are placed once its index is known: it
+            // may come after them.
+            let mut own = Vec::new();
+            let mut index = 0;
             while let Some(Key(key)) = map.next_key()? {
-                match (self.level, &*key) {
-                    (0, "choices") => map.next_value_seed(Choices(self.found))?,
-                    (1, "delta") => map.next_value_seed(Object {
-                        level: 2,
-                        index: 0,
-                        found: &mut delta,
-                    })?,
-                    (1, "index") => index = number(Some(map.next_value()?)).unwrap_or(0),
-                    (level, key) if READ[level].contains(&key) => {
+                match (self.choice, &*key) {
+                    (false, "choices") => map.next_value_seed(Choices(self.found))?,
+                    (true, "index") => index = number(Some(map.next_value()?)).unwrap_or(0),
+                    (choice, key) if READ[usize::from(choice)].contains(&key) => {
                         map.next_value::<IgnoredAny>()?;
                     }
-                    (_, _) => own.push((Place::Chunk, key, map.next_value()?)),
+                    (_, _) => own.push((key, map.next_value()?)),
                 }
             }
-            let place = match self.level {
-                0 => Place::Chunk,
-                1 => Place::Choice(index),
-                _ => Place::Delta(self.index),
+            let place = match self.choice {
+                true => Place::Choice(index),
+                false => Place::Chunk,
             };
-            let delta = delta
-                .into_iter()
-                .map(|(_, key, raw)| (Place::Delta(index), key, raw));
-            let own = own.into_iter().map(|(_, key, raw)| (place, key, raw));
-            self.found.extend(own.chain(delta));
+            (self.found).extend(own.into_iter().map(|(key, raw)| (place, key, raw)));
             Ok(())
         }
     }
 
-    /// A chunk's `choices`, each an [`Object`] at level 1.
+    /// A chunk's `choices`, each walked as an [`Object`].
     struct Choices<'f, 'a>(&'f mut Vec<Found<'a>>);
 
     impl<'de> DeserializeSeed<'de> for Choices<'_, 'de> {
         type Value = ();
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_seq(self)
+            d.deserialize_any(self)
         }
     }
 
@@ -275,12 +281,16 @@ pub(crate) fn unread(data: &str) -> Vec<Found<'_>> {
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a list of choices")
         }
+        other_shapes_add_nothing!();
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
         fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
             let Choices(found) = self;
             loop {
                 let choice = Object {
-                    level: 1,
-                    index: 0,
+                    choice: true,
                     found: &mut *found,
                 };
                 if seq.next_element_seed(choice)?.is_none() {
@@ -291,13 +301,12 @@ pub(crate) fn unread(data: &str) -> Vec<Found<'_>> {
     }
 
     let mut found = Vec::new();
-    let walk = Object {
-        level: 0,
-        index: 0,
+    let chunk = Object {
+        choice: false,
         found: &mut found,
     };
     let mut reader = serde_json::Deserializer::from_str(data);
-    match walk.deserialize(&mut reader) {
+    match chunk.deserialize(&mut reader) {
         Ok(()) => found,
         Err(_) => Vec::new(),
     }
@@ -317,22 +326,29 @@ mod tests {
     fn the_members_no_view_reads_are_found_where_they_are() {
         let data = r#"{"id":"c","provider":"P","choices":[
             {"delta":{"content":"x","extra":[1]},"native_finish_reason":null,"index":2},
-            {"index":0,"delta":{"role":"assistant"}}],"object":"chat.completion.chunk","pro\u0076":1}"#;
+            {"index":0,"delta":{"role":"assistant"}}, null, 7,
+            {"index":1,"delta":null,"own":true}],"object":"chat.completion.chunk","pro\u0076":1}"#;
         let each = |place, key: &str, raw: &str| (place, key.to_string(), raw.to_string());
         assert_eq!(
             found(data),
             [
                 each(Place::Choice(2), "native_finish_reason", "null"),
-                each(Place::Delta(2), "extra", "[1]"),
+                each(Place::Choice(1), "own", "true"),
                 each(Place::Chunk, "provider", r#""P""#),
                 // A key written with an escape is read as it says.
                 each(Place::Chunk, "prov", "1"),
             ]
         );
-        // What the views read, or no chunk at all: nothing.
+        // What the views read, or no chunk at all: nothing; `choices` of
+        // another shape, nothing of them.
         assert!(found(r#"{"id":"c","choices":[{"index":0,"delta":{"content":"x"}}]}"#).is_empty());
         for other in ["[]", "not json", r#"{"choices":{}}"#, r#"{"choices":[1]}"#] {
             assert!(found(other).is_empty(), "{other}");
         }
+        let each = |key: &str, raw: &str| (Place::Chunk, key.to_string(), raw.to_string());
+        assert_eq!(
+            found(r#"{"choices":null,"provider":"P"}"#),
+            [each("provider", r#""P""#)]
+        );
     }
 }
