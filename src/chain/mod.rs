@@ -141,8 +141,9 @@ pub struct Answer {
     /// The request's worst cost on this target, held against the budgets
     /// until its row is counted.
     pub reserved: Option<budget::Reserved>,
-    /// The most output the target was let give ([`Plan::most_output`]).
-    pub most_output: u64,
+    /// The most output the target could give ([`Plan::most_output`]),
+    /// where it holds ([`Plan::output_held`]).
+    pub most_output: Option<u64>,
 }
 
 impl Answer {
@@ -611,7 +612,7 @@ fn answer(
         health: LateFailures::new(settings.cooldowns.clone(), target.model_ref.clone(), since),
         withheld: plan.withheld.clone(),
         reserved,
-        most_output: plan.most_output,
+        most_output: plan.output_held.then_some(plan.most_output),
     }
 }
 

@@ -94,8 +94,9 @@ pub(super) struct Entry {
     body_bytes: Option<u64>,
     /// How far the chain has gone with the request, while it runs.
     in_flight: InFlight,
-    /// The most output the target that answered (or had the request) was
-    /// let give: what an estimate of its output never passes.
+    /// The most output the target that answered (or had the request)
+    /// could give, where that holds: what an estimate of its output never
+    /// passes.
     most_output: Option<u64>,
     /// The client left before the answer began: its budgets count its
     /// most output.
@@ -340,7 +341,7 @@ impl AccessRecord {
                 entry.answered_by = Some(answer.target.model_ref.to_string());
                 entry.pricing = Pricing::of(&answer.target.model);
                 entry.cache_lifetime = Some(answer.target.provider.cache_lifetime);
-                entry.most_output = Some(answer.most_output);
+                entry.most_output = answer.most_output;
             }
             Err(CompletionError::Failed(failures)) => {
                 entry.attempts = failures.iter().map(Failure::label).collect();

@@ -80,6 +80,8 @@ pub fn most_output(request: &ClientRequest, target: &Target) -> u64 {
 struct Ruled {
     decided: Decisions,
     most_output: u64,
+    /// The target cannot give more ([`Draft::output_held`]).
+    output_held: bool,
     withheld: Vec<Withheld>,
     messages: MessagesPlan,
 }
@@ -126,6 +128,7 @@ fn rules(
     }
     Ruled {
         most_output: draft.most_output(target),
+        output_held: draft.output_held(target),
         decided: draft.decided,
         withheld: draft.withheld,
         messages: draft.messages,
@@ -609,6 +612,21 @@ impl<'r> Draft<'r> {
     /// as sent (a provider may read either), else the model's
     /// `maxTokens`, else the `max_tokens` a Messages body is given, or
     /// [`UNKNOWN_MAX_OUTPUT`].
+    /// Whether the target cannot give more than [`Self::most_output`]: a
+    /// Messages body always has its limit, the model has its own, or the
+    /// request's is sent.
+    fn output_held(&self, target: &Target) -> bool {
+        let sent = |field| self.decided.limit_sent(self.request(), field).is_some();
+        target.provider.api == Api::AnthropicMessages
+            || target.model.max_tokens.is_some()
+            || [
+                MaxTokensField::MaxTokens,
+                MaxTokensField::MaxCompletionTokens,
+            ]
+            .into_iter()
+            .any(sent)
+    }
+
     fn choice_output(&self, target: &Target) -> u64 {
         let sent = |field| self.decided.limit_sent(self.request(), field)?.as_u64();
         let none = match target.provider.api {

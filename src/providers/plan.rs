@@ -24,6 +24,10 @@ pub struct Plan {
     /// The most output the target may give, as the output limit is sent
     /// (`providers::most_output`): what the budgets reserve.
     pub most_output: u64,
+    /// The target cannot give more than `most_output`: a limit is sent,
+    /// or the model has one (else an answer without usage is not
+    /// estimated as if it could not).
+    pub output_held: bool,
     /// What the client asked that this target is not sent (the answer
     /// names it as dropped).
     pub withheld: Vec<Withheld>,
@@ -52,6 +56,7 @@ impl Plan {
                 (target.model.capabilities.max_tokens_field).unwrap_or(MaxTokensField::MaxTokens);
             let choices = super::choices(&self.decided, client.facts(), target);
             *self.decided.output.at(field) = Limit::Bounded(self.most_output / choices);
+            self.output_held = true;
         }
         self
     }
@@ -162,6 +167,7 @@ pub fn plan(client: &ClientRequest, target: &Target, memo: &Memo) -> Result<Plan
     Ok(Plan {
         decided: ruled.decided,
         most_output: ruled.most_output,
+        output_held: ruled.output_held,
         withheld: ruled.withheld,
         messages: ruled.messages,
     })
