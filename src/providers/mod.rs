@@ -356,25 +356,40 @@ impl Thinking {
         }
     }
 
-    /// The signal in one request-like object: `reasoning_effort`, else an
-    /// OpenAI-style `thinking` object, else OpenRouter's `reasoning`.
+    /// The signal in a client's request: `reasoning_effort`, else an
+    /// OpenAI-style `thinking` object (a budget in it, Anthropic's in a
+    /// chat body, read as the level a Messages client's is), else
+    /// OpenRouter's `reasoning`.
     fn read(get: impl Fn(&str) -> Option<Value>) -> Self {
+        let level = |thinking: &Value| {
+            let budget = thinking["budget_tokens"].as_u64()?;
+            Some(effort_of_budget(budget).to_string())
+        };
+        Self::read_with(get, level)
+    }
+
+    /// The signal in a model's `params`, which go to its provider as
+    /// written: a budget there is no level.
+    fn of_params(params: &serde_json::Map<String, Value>) -> Self {
+        Self::read_with(|key| params.get(key).cloned(), |_| None)
+    }
+
+    /// The signal, a `thinking` object on at the level `level` reads in
+    /// it.
+    fn read_with(
+        get: impl Fn(&str) -> Option<Value>,
+        level: impl Fn(&Value) -> Option<String>,
+    ) -> Self {
         if let Some(Value::String(effort)) = get("reasoning_effort") {
             return match effort.as_str() {
                 "none" | "off" => Thinking::Off,
                 _ => Thinking::On(Some(effort)),
             };
         }
-        // A budget (Anthropic's, in a chat body) reads as the level a
-        // Messages client's does.
         if let Some(thinking) = get("thinking").filter(Value::is_object) {
-            return match (
-                thinking["type"].as_str(),
-                thinking["budget_tokens"].as_u64(),
-            ) {
-                (Some("disabled"), _) => Thinking::Off,
-                (_, Some(budget)) => Thinking::On(Some(effort_of_budget(budget).to_string())),
-                (_, None) => Thinking::On(None),
+            return match thinking["type"].as_str() {
+                Some("disabled") => Thinking::Off,
+                _ => Thinking::On(level(&thinking)),
             };
         }
         if let Some(reasoning) = get("reasoning").filter(Value::is_object) {
@@ -410,7 +425,7 @@ pub fn requested_thinking(request: &dyn Facts, target: &Target) -> Thinking {
         return from_request;
     }
     if let Some(params) = &target.params {
-        let from_params = Thinking::read(|key| params.get(key).cloned());
+        let from_params = Thinking::of_params(params);
         if from_params != Thinking::Unspecified {
             return from_params;
         }

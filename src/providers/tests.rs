@@ -577,6 +577,15 @@ fn the_request_wins_then_params_then_the_thinking_default() {
         with_messages(json!({})),
         with_messages(json!({"thinking": {"type": "disabled"}})),
     );
+    // A budget in a model's params goes as written, no level beside it
+    // (a client's reads as one: `k3_effort_follows_the_clients_level...`).
+    let thinking = json!({"type": "enabled", "budget_tokens": 3000});
+    check_with(
+        json!({"agents": {"defaults": {"models": {"local/thinker": {"params": {"thinking": thinking}}}}}}),
+        "local/thinker",
+        with_messages(json!({})),
+        with_messages(json!({"thinking": thinking})),
+    );
 }
 
 fn tool_turn(ids: &[&str], reasoning: Option<&str>) -> Value {
