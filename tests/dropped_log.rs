@@ -263,7 +263,7 @@ async fn answer_members_the_clients_api_cannot_hold_are_named() {
                 .collect();
             for member in ["annotations", "images"] {
                 let said =
-                    format!("the answer's `{member}` has no place in the {api} API: dropped");
+                    format!("the answer's `{member}` is not carried to a {api} client: dropped");
                 assert!(named.contains(&said), "{api}, stream {stream}: {named:?}");
             }
         }

@@ -28,7 +28,7 @@ pub mod ids;
 pub mod responses_client;
 pub mod token_estimate;
 
-/// The members of an answer that a client's API has no place for
+/// The members of an answer that are not carried to a client of another API
 /// (OpenAI's `annotations`, `images`, `audio`, for a Messages or
 /// Responses client): each named once in the log as the answer meets it,
 /// not dropped without a word.
@@ -36,13 +36,13 @@ pub mod token_estimate;
 pub struct Unplaced(Vec<&'static str>);
 
 impl Unplaced {
-    /// `member` of the answer, which `api` has no place for.
+    /// `member` of the answer, not carried to a client of `api`.
     pub fn note(&mut self, member: &'static str, api: &str) {
         if !self.0.contains(&member) {
             self.0.push(member);
             tracing::warn!(
                 member,
-                "the answer's `{member}` has no place in the {api} API: dropped"
+                "the answer's `{member}` is not carried to a {api} client: dropped"
             );
         }
     }
