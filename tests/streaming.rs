@@ -107,7 +107,9 @@ async fn failures_before_the_first_byte_fall_over() {
     }
 }
 
-fn assert_ends_with_error(events: &[String], code: &str) {
+/// Asserts the stream's last event is an error of `code` from the
+/// primary; its message.
+fn assert_ends_with_error(events: &[String], code: &str) -> String {
     assert!(
         !events.iter().any(|e| e == "[DONE]"),
         "no fake clean ending: {events:?}"
@@ -122,6 +124,7 @@ fn assert_ends_with_error(events: &[String], code: &str) {
             .starts_with("primary/m: "),
         "{last}"
     );
+    last["error"]["message"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -223,9 +226,7 @@ async fn a_stream_that_falls_silent_ends_with_a_timeout_event() {
         started.elapsed() >= Duration::from_millis(950),
         "{events:?}"
     );
-    assert_ends_with_error(&events, "stream_timeout");
-    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
-    let message = last["error"]["message"].as_str().unwrap();
+    let message = assert_ends_with_error(&events, "stream_timeout");
     assert!(
         message.contains("no next stream event within 1.00s"),
         "{message}"
@@ -255,9 +256,7 @@ async fn keep_alives_alone_hold_a_started_stream_for_the_chain_deadline_at_most(
     assert!(body.matches("\n: keep-alive\n").count() >= 5, "{body}");
     assert!(took >= Duration::from_millis(1_400), "{took:?}");
     let events = sse_data(&body);
-    assert_ends_with_error(&events, "stream_timeout");
-    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
-    let message = last["error"]["message"].as_str().unwrap();
+    let message = assert_ends_with_error(&events, "stream_timeout");
     assert!(
         message.contains("no stream event but keep-alives within 1.50s"),
         "{message}"

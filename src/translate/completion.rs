@@ -19,6 +19,13 @@ impl<'a> FirstChoice<'a> {
         self.choice.and_then(|c| c.get("message"))
     }
 
+    /// Whether the message holds `key`, other than as `null`.
+    pub fn holds(&self, key: &str) -> bool {
+        self.message()
+            .and_then(|m| m.get(key))
+            .is_some_and(|v| !v.is_null())
+    }
+
     /// The message's `key` (`content`, `reasoning_content`) as text: a
     /// string, or the text of its parts; empty when absent.
     pub fn text(&self, key: &str) -> String {

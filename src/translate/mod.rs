@@ -47,22 +47,11 @@ impl Unplaced {
         }
     }
 
-    /// Notes each of the chat-only members a whole answer's first choice
-    /// holds ([`crate::wire::openai::Part::Unplaced`], in a stream).
-    pub fn in_answer(
-        &mut self,
-        completion: &serde_json::Map<String, serde_json::Value>,
-        api: &str,
-    ) {
-        let message = completion
-            .get("choices")
-            .and_then(|c| c.get(0))
-            .and_then(|c| c.get("message"));
+    /// Notes each of the chat-only members a whole answer's `first`
+    /// choice holds ([`crate::wire::openai::Part::Unplaced`], in a stream).
+    pub fn in_answer(&mut self, first: &completion::FirstChoice, api: &str) {
         for member in ["annotations", "images", "audio"] {
-            if message
-                .and_then(|m| m.get(member))
-                .is_some_and(|v| !v.is_null())
-            {
+            if first.holds(member) {
                 self.note(member, api);
             }
         }

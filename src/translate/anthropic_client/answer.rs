@@ -12,8 +12,8 @@ use crate::wire::usage::Usage;
 /// The Anthropic message for a (shaped) chat completion, labelled `model`;
 /// its tool-use ids carry `nonce` (see [`ids`]).
 pub fn message(completion: &Map<String, Value>, model: &str, nonce: Nonce) -> MessageOut {
-    Unplaced::default().in_answer(completion, "Messages");
     let first = FirstChoice::of(completion);
+    Unplaced::default().in_answer(&first, "Messages");
     let mut content = Vec::new();
     let thinking = first.text("reasoning_content");
     if !thinking.is_empty() {

@@ -18,8 +18,8 @@ pub fn response(
     names: &ToolNames,
     echo: &Echo,
 ) -> ResponseOut {
-    Unplaced::default().in_answer(completion, "Responses");
     let first = FirstChoice::of(completion);
+    Unplaced::default().in_answer(&first, "Responses");
     let mut output = Vec::new();
     let reasoning = first.text("reasoning_content");
     if !reasoning.is_empty() {
