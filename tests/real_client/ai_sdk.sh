@@ -20,6 +20,9 @@ dir="$cache/ai-sdk-$AI_VERSION-$compat_version"
 cp "$here/ai_sdk.mjs" "$dir/ai_sdk.mjs" # beside node_modules, where imports resolve
 
 work=$(mktemp -d)
+# The gateways' ledgers go here (under .ci/run, to its own directory),
+# never to the user's state directory.
+export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

@@ -18,6 +18,12 @@ import threading
 
 import anthropic
 
+# The gateways' ledgers go to a directory of the test's own (under .ci/run,
+# its own already), never to the user's state directory.
+if "CLAWGATE_STATE_DIR" not in os.environ:
+    _state = tempfile.TemporaryDirectory(prefix="clawgate-state-")
+    os.environ["CLAWGATE_STATE_DIR"] = _state.name
+
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/debug"
 SECRET = "sk-real-client-secret-77"
 TOKEN = "gateway-token-for-the-sdk"

@@ -40,6 +40,9 @@ if [ ! -x "$claude" ] || [ "$installed" != "$version" ]; then
 fi
 
 work=$(mktemp -d)
+# The gateways' ledgers go here (under .ci/run, to its own directory),
+# never to the user's state directory.
+export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

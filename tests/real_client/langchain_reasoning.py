@@ -24,6 +24,12 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
+# The gateways' ledgers go to a directory of the test's own (under .ci/run,
+# its own already), never to the user's state directory.
+if "CLAWGATE_STATE_DIR" not in os.environ:
+    _state = tempfile.TemporaryDirectory(prefix="clawgate-state-")
+    os.environ["CLAWGATE_STATE_DIR"] = _state.name
+
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/debug"
 REASONING = "The user asks about a.txt; I should read it before I answer."
 processes = []

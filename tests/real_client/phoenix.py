@@ -30,6 +30,12 @@ import urllib.request
 import anthropic
 import openai
 
+# The gateways' ledgers go to a directory of the test's own (under .ci/run,
+# its own already), never to the user's state directory.
+if "CLAWGATE_STATE_DIR" not in os.environ:
+    _state = tempfile.TemporaryDirectory(prefix="clawgate-state-")
+    os.environ["CLAWGATE_STATE_DIR"] = _state.name
+
 BIN = sys.argv[1]
 CODEX = sys.argv[2]
 CODEX_DIR = sys.argv[3]
