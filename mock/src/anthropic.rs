@@ -1,16 +1,17 @@
 //! The mock's Anthropic Messages endpoint, `POST /v1/messages`, shaped like
 //! Kimi Coding's: a `thinking` block (`--reasoning`), a text block
-//! (`--reply`), and, when the request offers tools and its last message is
-//! not a tool result, a `tool_use` block calling the first tool with every
-//! required property set to `"mock"`. Usage carries `--cached-tokens` as
-//! cache reads and `--cache-write-tokens` as cache writes, with
-//! `input_tokens` excluding both, as Anthropic counts. `--redacted-thinking`
-//! opens the answer with a `redacted_thinking` block; `--stop-sequence`
-//! ends an answer without tool calls on that stop sequence. With
-//! `--prefix-cache`, the cache reads are the prefix cache's and the input
-//! its estimate less them; `--usage-shape kimi-anthropic` streams them as
-//! Kimi does, counted in `message_start`'s `input_tokens` and not in
-//! `message_delta`'s, which carries `cache_read_input_tokens` too.
+//! (`--reply`), and, when the request offers tools and no tool result
+//! follows its last assistant turn, a `tool_use` block calling the first
+//! tool with every required property set to `"mock"`. Usage carries
+//! `--cached-tokens` as cache reads and `--cache-write-tokens` as cache
+//! writes, with `input_tokens` excluding both, as Anthropic counts.
+//! `--redacted-thinking` opens the answer with a `redacted_thinking` block;
+//! `--stop-sequence` ends an answer without tool calls on that stop
+//! sequence. With `--prefix-cache`, the cache reads are the prefix cache's
+//! and the input its estimate less them; `--usage-shape kimi-anthropic`
+//! streams them as Kimi does, counted in `message_start`'s `input_tokens`
+//! and not in `message_delta`'s, which carries `cache_read_input_tokens`
+//! too.
 //!
 //! Streams are the named event sequence (`message_start`, `ping`, each
 //! block's start, deltas and stop, `message_delta`, `message_stop`). The
@@ -22,7 +23,8 @@
 //! `--chunk-delay-ms`, `--comment`, `--drop-after-chunks`,
 //! `--stall-after-chunks` (with `--keep-alive-ms`, a `ping` every so often),
 //! `--error-after-chunks` (an `error` event), `--no-done` (no
-//! `message_stop`) and `--chaos`. Requests are recorded like the OpenAI path's.
+//! `message_stop`) and `--chaos`. Requests are recorded like the OpenAI
+//! path's.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -147,10 +149,10 @@ fn error(status: u16, kind: &str, message: &str, retry_after: Option<HeaderValue
 }
 
 /// The answer's content blocks, thinking first, then text, then tool
-/// calls unless the last message holds a tool result: to `--tool-call`'s
-/// tools that the request offers, with their arguments and Kimi's ids, or (without
-/// `--tool-call`) to the first tool offered, with `"mock"` for each
-/// required field.
+/// calls unless a message after the last assistant turn holds a tool
+/// result: to `--tool-call`'s tools that the request offers, with their
+/// arguments and Kimi's ids, or (without `--tool-call`) to the first tool
+/// offered, with `"mock"` for each required field.
 fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
     let mut blocks = Vec::new();
     if let Some(data) = &options.redacted_thinking {
@@ -160,12 +162,11 @@ fn blocks(options: &MockOptions, request: &Value, count: u32) -> Vec<Value> {
         blocks.push(json!({"type": "thinking", "thinking": options.reasoning_text(), "signature": "mock-signature"}));
     }
     blocks.push(json!({"type": "text", "text": options.reply_text()}));
-    let last_is_result = request["messages"]
-        .as_array()
-        .and_then(|messages| messages.last())
-        .and_then(|message| message["content"].as_array())
-        .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"));
-    if last_is_result {
+    let is_result = |message: &Value| {
+        (message["content"].as_array())
+            .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"))
+    };
+    if crate::answered(request, is_result) {
         return blocks;
     }
     for (index, (name, input)) in tool_uses(options, request).into_iter().enumerate() {

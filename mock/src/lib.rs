@@ -173,8 +173,8 @@ pub struct MockOptions {
     pub chaos: bool,
     /// `NAME=ARGS` (repeatable): answer with a call to the tool NAME taking
     /// ARGS (a JSON object), under a Kimi-style id `functions.NAME:INDEX`,
-    /// instead of the reply text, when the request offers that tool and its
-    /// last message is not a tool result. Streamed, the arguments come in
+    /// instead of the reply text, when the request offers that tool and the
+    /// calls of its last assistant turn have no results after it. Streamed, the arguments come in
     /// two pieces, the first with the id and name. On `/v1/messages` the
     /// ids are `toolu_mock_<n>`, and without this option the first tool
     /// offered is called.
@@ -500,15 +500,23 @@ fn retry_after(options: &MockOptions) -> Option<HeaderValue> {
     }
 }
 
+/// Whether the calls of the conversation's last assistant turn have been
+/// answered: a message after it is a tool result (`is_result`). Clients
+/// may add messages of their own after the results (OpenClaw's context
+/// message), and a request with no assistant turn has nothing answered.
+pub(crate) fn answered(request: &Value, is_result: impl Fn(&Value) -> bool) -> bool {
+    let messages = request["messages"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let after = messages.iter().rposition(|m| m["role"] == "assistant");
+    after.is_some_and(|at| messages[at + 1..].iter().any(is_result))
+}
+
 impl MockOptions {
     /// The tool calls `request` is answered with, as `(id, name,
     /// arguments)` (see `--tool-call`).
     fn calls(&self, request: &Value) -> Vec<(String, String, String)> {
-        let answered = request["messages"]
-            .as_array()
-            .and_then(|m| m.last())
-            .is_some_and(|last| last["role"] == "tool");
-        if answered {
+        if answered(request, |message| message["role"] == "tool") {
             return Vec::new();
         }
         let offered = |name: &str| {
@@ -1048,6 +1056,34 @@ mod tests {
         assert!(!options.prefix_cache);
         assert_eq!(options.prefix_cache_seconds, Duration::from_secs(300));
         assert_eq!(options.usage_shape, None);
+    }
+
+    /// `--tool-call` calls until the last assistant turn's calls have
+    /// results, whatever a client adds after them (OpenClaw's context).
+    #[test]
+    fn tool_calls_stop_once_the_calls_have_results() {
+        let options = MockOptions {
+            tool_calls: vec![r#"read={"path":"a"}"#.into()],
+            ..MockOptions::default()
+        };
+        let tools = json!([{"type": "function", "function": {"name": "read"}}]);
+        let user = json!({"role": "user", "content": "read a"});
+        let call = json!({"role": "assistant", "tool_calls": [{"id": "functions.read:0"}]});
+        let result = json!({"role": "tool", "tool_call_id": "functions.read:0", "content": "x"});
+        let context = json!({"role": "user", "content": [{"type": "text", "text": "context"}]});
+        let answer = json!({"role": "assistant", "content": "done"});
+        let cases = [
+            (vec![&user], 1),
+            (vec![&user, &context], 1),
+            (vec![&user, &call, &result], 0),
+            (vec![&user, &call, &result, &context], 0),
+            (vec![&user, &call], 1),
+            (vec![&user, &call, &result, &answer, &user], 1),
+        ];
+        for (messages, calls) in cases {
+            let request = json!({"messages": messages, "tools": tools});
+            assert_eq!(options.calls(&request).len(), calls, "{messages:?}");
+        }
     }
 
     #[test]

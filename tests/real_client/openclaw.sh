@@ -15,7 +15,11 @@
 # and the script asserts what reached each mock (model, Moonshot's thinking
 # switch, OpenRouter's reasoning effort), OpenClaw's answer, the fallback,
 # and the cost OpenClaw reports from the usage clawgate relays (cache hits
-# priced at the entry's cacheRead). Exits non-zero on failure.
+# priced at the entry's cacheRead). A fifth run has a third gateway whose
+# Moonshot calls OpenClaw's `read` tool with its reasoning: OpenClaw reads
+# the file in its workspace and replays the call, its reasoning and the
+# result, which reach Moonshot as Kimi needs them, and the answer after the
+# result ends the run. Exits non-zero on failure.
 #
 #   bash tests/real_client/openclaw.sh target/debug
 #
@@ -54,6 +58,9 @@ fi
 openclaw="$openclaw_dir/node_modules/.bin/openclaw"
 
 work=$(mktemp -d)
+# The gateways' ledgers go here (under .ci/run, to its own directory),
+# never to the user's state directory.
+export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -84,6 +91,10 @@ moonshot=$url
 start "$work/openrouter.log" "$bin/clawgate-mock" --record "$work/openrouter.jsonl" --style openrouter \
   --reply "Pong from OpenRouter."
 openrouter=$url
+start "$work/tools.log" "$bin/clawgate-mock" --record "$work/tools.jsonl" --style moonshot \
+  --reply "The note says marigold." --reasoning "I should read the note first." \
+  --tool-call 'read={"path":"NOTE.md"}'
+tools=$url
 # The entry OpenClaw gets names the gateway's port, so each gateway gets a
 # free one up front (the printed entry is used verbatim). A second gateway
 # has its primary down (a port nothing listens on) for the fallback run.
@@ -100,9 +111,10 @@ JSON
 }
 . "$(dirname "$0")/lib.sh"
 
-port=$(free_port) down_port=$(free_port)
+port=$(free_port) down_port=$(free_port) tools_port=$(free_port)
 gateway_config "$work/clawgate.json" "$port" "$moonshot"
 gateway_config "$work/down.json" "$down_port" "http://127.0.0.1:$(free_port)"
+gateway_config "$work/tools.json" "$tools_port" "$tools"
 export MOONSHOT_API_KEY=sk-openclaw-ci-moonshot OPENROUTER_API_KEY=sk-or-openclaw-ci
 start "$work/gateway.log" "$bin/clawgate" serve --log-format text --config "$work/clawgate.json"
 [ "$url" = "http://127.0.0.1:$port" ] || { say "gateway at $url, not port $port"; exit 1; }
@@ -110,10 +122,13 @@ gateway=$url gateway_pid=${pids[-1]}
 start "$work/down-gateway.log" "$bin/clawgate" serve --log-format text --config "$work/down.json"
 [ "$url" = "http://127.0.0.1:$down_port" ] || { say "gateway at $url, not port $down_port"; exit 1; }
 down_pid=${pids[-1]}
+start "$work/tools-gateway.log" "$bin/clawgate" serve --log-format text --config "$work/tools.json"
+tools_pid=${pids[-1]}
 unset MOONSHOT_API_KEY OPENROUTER_API_KEY
 
 "$bin/clawgate" openclaw provider --config "$work/clawgate.json" >"$work/printed.json"
 "$bin/clawgate" openclaw provider --config "$work/down.json" >"$work/printed-down.json"
+"$bin/clawgate" openclaw provider --config "$work/tools.json" >"$work/printed-tools.json"
 
 # services.clawgate.openclaw: nix/openclaw.nix for the second gateway's settings.
 lib_dir=${CLAWGATE_NIXPKGS_LIB:-}
@@ -162,6 +177,9 @@ write("off", printed)
 write("high", printed)
 write("again", printed)
 write("nix", json.load(open(f"{work}/nix.json")))
+write("tools", json.load(open(f"{work}/printed-tools.json")))
+os.makedirs(f"{work}/tools/.openclaw/workspace")
+open(f"{work}/tools/.openclaw/workspace/NOTE.md", "w").write("The secret word is marigold.\n")
 PY
 
 # Runs OpenClaw's agent once: name, thinking level, message, and any
@@ -177,12 +195,13 @@ agent() {
     exit 1
   }
 }
-# All four at once, each with its own home and message.
+# All five at once, each with its own home and message.
 agent hand high "openclaw-ci hand" & hand=$!
 agent off off "openclaw-ci off" & off=$!
 agent high high "openclaw-ci high" & high=$!
 agent nix high "openclaw-ci nix" & nix=$!
-wait "$hand" && wait "$off" && wait "$high" && wait "$nix"
+agent tools high "openclaw-ci tools: what does NOTE.md say?" & tools_run=$!
+wait "$hand" && wait "$off" && wait "$high" && wait "$nix" && wait "$tools_run"
 # Two turns of one conversation (its session id kept in its home): OpenClaw
 # names no session to the provider, so clawgate derives one from the
 # conversation's start (docs/sessions.md).
@@ -191,12 +210,14 @@ agent again off "openclaw-ci again, second turn" --session-id openclaw-ci-again
 
 stop_gateway "$gateway_pid"
 stop_gateway "$down_pid"
+stop_gateway "$tools_pid"
 
 python3 - "$work" <<'PY'
 import json, sys
 work = sys.argv[1]
 log = open(f"{work}/gateway.log").read()
 down_log = open(f"{work}/down-gateway.log").read()
+tools_log = open(f"{work}/tools-gateway.log").read()
 def fail(what, name=None):
     extra = ""
     if name:
@@ -243,7 +264,7 @@ def received(mock, name):
     return mine[0]
 
 answers = {"hand": "Pong from Kimi.", "off": "Pong from Kimi.", "high": "Pong from Kimi.",
-           "nix": "Pong from OpenRouter."}
+           "nix": "Pong from OpenRouter.", "tools": "The note says marigold."}
 for name, answer in answers.items():
     out = result(name)
     text = find(out, "finalAssistantVisibleText")
@@ -277,6 +298,32 @@ check(len(lines) == 5 and len(found) == 5, f"not five requests, each with a sess
 check(sorted(Counter(found).values()) == [1, 1, 1, 2],
       f"not four conversations with the again run's two turns in one session: {Counter(found)}")
 
+# The tool turn: Moonshot's call ran in OpenClaw, and the next request
+# replayed it with its reasoning (Kimi refuses a thinking turn's call
+# without it) and its result; the answer after the result ended the run.
+calls = [json.loads(l)["body"] for l in open(f"{work}/tools.jsonl")]
+check(len(calls) == 2, f"tools: Moonshot got {len(calls)} requests, not the call and the answer", "tools")
+check(any(t["function"]["name"] == "read" for t in calls[0].get("tools", [])),
+      "tools: OpenClaw offered no read tool", "tools")
+replayed = calls[1]["messages"]
+turn = next((m for m in replayed if m["role"] == "assistant" and m.get("tool_calls")), None)
+check(turn is not None, f"tools: the call was not replayed: {replayed}", "tools")
+check(turn["tool_calls"][0]["id"] == "functions.read:0"
+      and json.loads(turn["tool_calls"][0]["function"]["arguments"]) == {"path": "NOTE.md"},
+      f"tools: the call replayed as {turn['tool_calls']}", "tools")
+check(turn.get("reasoning_content") == "I should read the note first.",
+      f"tools: the call's reasoning replayed as {turn.get('reasoning_content')!r}", "tools")
+results = [m for m in replayed if m["role"] == "tool"]
+check(len(results) == 1 and results[0].get("tool_call_id") == "functions.read:0"
+      and "marigold" in json.dumps(results[0].get("content")),
+      f"tools: the result reached Moonshot as {results}", "tools")
+check(calls[1].get("thinking") == {"type": "enabled"}, f"tools: thinking {calls[1].get('thinking')}", "tools")
+tools_lines = [l for l in tools_log.splitlines() if "clawgate::access" in l]
+check(len(tools_lines) == 2 and all(" 200 " in l for l in tools_lines),
+      f"tools: not two answered requests: {tools_lines}", "tools")
+sessions = {m.group(1) for l in tools_lines for m in [re.search(r' session="([^"]*)"', l)] if m}
+check(len(sessions) == 1, f"tools: the call and the answer in {sessions}, not one session", "tools")
+
 # The cost OpenClaw reports: the cache hits clawgate relayed, priced at
 # the entry's rates (per million tokens).
 for name in ["hand", "high"]:
@@ -289,4 +336,4 @@ for name in ["hand", "high"]:
     check(cost is not None and abs(cost - expected) < 1e-9,
           f"{name}: OpenClaw reports cost {cost}, expected {expected} from {usage}", name)
 PY
-echo "openclaw $("$openclaw" --version 2>/dev/null | head -n1) (node $(node --version)): hand-written, printed (off, high) and $nix_source entries; thinking, fallback, cost with cache hits and one session per conversation passed in $(( $(date +%s) - started ))s"
+echo "openclaw $("$openclaw" --version 2>/dev/null | head -n1) (node $(node --version)): hand-written, printed (off, high) and $nix_source entries; thinking, fallback, a tool turn, cost with cache hits and one session per conversation passed in $(( $(date +%s) - started ))s"
