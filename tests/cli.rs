@@ -1361,6 +1361,28 @@ async fn openclaw_provider_prints_the_snippet_and_never_a_literal_token() {
         snippet["models"]["providers"]["clawgate"]["apiKey"],
         "${OC_KEY}"
     );
+    // OpenClaw reaches a wildcard listener at loopback of its family.
+    for (bind, base_url) in [
+        ("0.0.0.0", "http://127.0.0.1:18700/v1"),
+        ("::", "http://[::1]:18700/v1"),
+        ("::1", "http://[::1]:18700/v1"),
+        ("192.0.2.7", "http://192.0.2.7:18700/v1"),
+    ] {
+        let bound = files.config(&json!({"gateway": {"bind": bind,
+            "clients": {"openclaw": {"key": "${OC_KEY}"}}}}));
+        let args = [
+            "openclaw",
+            "provider",
+            "--config",
+            s(&bound),
+            "--client",
+            "openclaw",
+        ];
+        let output = run(&args, &[]);
+        let snippet: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        let entry = &snippet["models"]["providers"]["clawgate"];
+        assert_eq!(entry["baseUrl"], base_url, "{}", text(&output.stderr));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -342,10 +342,7 @@ fn check_port(config: &Config, report: &mut Report) {
 /// for HTML) answers `clawgate`, within a second.
 fn clawgate_at(addr: SocketAddr) -> bool {
     use std::io::{Read, Write};
-    let mut addr = addr;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
+    let addr = SocketAddr::new(crate::config::connected_to(addr.ip()), addr.port());
     let wait = Duration::from_secs(1);
     let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, wait) else {
         return false;

@@ -9,7 +9,6 @@
 //! bundled Moonshot policies key on the provider id, so a `clawgate`
 //! provider's models are taken as the entry describes them.
 
-use std::net::IpAddr;
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -130,14 +129,6 @@ fn written(source: &Source, pointer: &str) -> Result<Option<String>, CliError> {
 /// and each model of `chain` with its facts.
 pub fn entry(config: &Config, chain: &[Target], api_key: &str) -> Value {
     let gateway = &config.gateway;
-    // Where a client on this machine reaches the listener: the bind
-    // address itself, or loopback of the same family for a wildcard.
-    let host = match gateway.bind {
-        IpAddr::V4(bind) if bind.is_unspecified() => "127.0.0.1".to_string(),
-        IpAddr::V6(bind) if bind.is_unspecified() => "[::1]".to_string(),
-        IpAddr::V6(bind) => format!("[{bind}]"),
-        IpAddr::V4(bind) => bind.to_string(),
-    };
     let models: Vec<Value> = chain
         .iter()
         .map(|target| {
@@ -158,7 +149,7 @@ pub fn entry(config: &Config, chain: &[Target], api_key: &str) -> Value {
         })
         .collect();
     json!({
-        "baseUrl": format!("http://{host}:{}/v1", gateway.port),
+        "baseUrl": format!("http://{}/v1", gateway.local_address(gateway.port)),
         "api": "openai-completions",
         "apiKey": api_key,
         "models": models,

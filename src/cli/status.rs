@@ -3,7 +3,6 @@
 //! `GET /v1/status` and prints every target's health and each client's
 //! spend and limits as tables, or the JSON as it came.
 
-use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -43,18 +42,12 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     // in the service's environment file, not in this shell).
     let (_, loaded) = args.source.load(Secrets::Offline)?;
     let gateway = &loaded.config.gateway;
-    let host = match gateway.bind {
-        IpAddr::V4(bind) if bind.is_unspecified() => "127.0.0.1".to_string(),
-        IpAddr::V6(bind) if bind.is_unspecified() => "[::1]".to_string(),
-        IpAddr::V6(bind) => format!("[{bind}]"),
-        IpAddr::V4(bind) => bind.to_string(),
-    };
     let url = match &args.url {
         Some(url) => status_url(url, &loaded.config.redactor).map_err(CliError::Other)?,
-        None => format!(
-            "http://{host}:{}/v1/status",
-            args.port.unwrap_or(gateway.port)
-        ),
+        None => {
+            let port = args.port.unwrap_or(gateway.port);
+            format!("http://{}/v1/status", gateway.local_address(port))
+        }
     };
     let unreachable = |err: reqwest::Error| {
         CliError::Other(format!(

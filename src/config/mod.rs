@@ -213,14 +213,13 @@ pub const MAX_CONFIG_DEPTH: usize = 64;
 
 /// Reads and validates the config from `source`.
 pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
-    let mut loaded = match source {
-        Source::File(path) => validate::validate(read_document(path)?, env, secrets)?,
-        Source::Defaults => load_str("{}", env, secrets)?,
-    };
-    if *source == Source::Defaults {
-        loaded.warnings.extend(misnamed_configs(env));
+    match source {
+        Source::File(path) => validate::validate(read_document(path)?, env, secrets),
+        Source::Defaults => load_str("{}", env, secrets).map(|mut loaded| {
+            loaded.warnings.extend(misnamed_configs(env));
+            loaded
+        }),
     }
-    Ok(loaded)
 }
 
 /// The config file at `path` as a document, its `$include`s read: what
@@ -477,6 +476,13 @@ pub struct GatewaySettings {
 }
 
 impl GatewaySettings {
+    /// Where a client on this machine reaches the listener: the bind
+    /// address, or loopback of its family for a wildcard, with the port
+    /// (`127.0.0.1:18700`, `[::1]:18700`).
+    pub fn local_address(&self, port: u16) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(connected_to(self.bind), port)
+    }
+
     /// Why `auth_token` is too short to guard `bind`, if it is: on an
     /// address that is not loopback it guards a network, as a client's key
     /// does, and needs a client key's length; on loopback any token will do.
@@ -493,11 +499,13 @@ impl GatewaySettings {
 
 /// The reasoning cache's bounds (`gateway.reasoningCache`; see
 /// `crate::reasoning_cache`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReasoningCacheLimits {
     pub max_entries: usize,
     /// The reasoning text held, in bytes, all entries together.
     pub max_bytes: usize,
+    #[serde(rename = "maxAgeSeconds", serialize_with = "show::seconds")]
     pub max_age: Duration,
 }
 

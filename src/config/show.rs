@@ -81,11 +81,7 @@ fn gateway(g: &GatewaySettings) -> Value {
         "shutdownGraceSeconds": g.shutdown_grace.as_secs_f64(),
         "retries": g.retries,
         "timeouts": g.timeouts,
-        "reasoningCache": g.reasoning_cache.map_or(json!(false), |cache| json!({
-            "maxEntries": cache.max_entries,
-            "maxBytes": cache.max_bytes,
-            "maxAgeSeconds": cache.max_age.as_secs_f64(),
-        })),
+        "reasoningCache": g.reasoning_cache.map_or(json!(false), |cache| json!(cache)),
         "telemetry": g.telemetry.as_ref().map(telemetry),
     })
 }

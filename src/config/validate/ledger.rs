@@ -49,19 +49,16 @@ pub(super) fn ledger_settings(raw: RawLedger, vars: &Vars, v: &mut Validator) ->
         }
     }
     settings.enabled = raw.enabled.unwrap_or(settings.enabled);
-    if let Some(path) = raw.path {
-        let path = PathBuf::from(path);
-        if path.is_absolute() {
-            settings.path = Some(path);
-        } else {
-            v.error(
-                "ledger.path",
-                format!(
-                    "expected an absolute path, found {:?} (leave it out for ledger.db in the state directory)",
-                    path.display().to_string()
-                ),
-            );
-        }
+    match raw.path.map(PathBuf::from) {
+        Some(path) if path.is_absolute() => settings.path = Some(path),
+        Some(path) => v.error(
+            "ledger.path",
+            format!(
+                "expected an absolute path, found {:?} (leave it out for ledger.db in the state directory)",
+                path.display().to_string()
+            ),
+        ),
+        None => {}
     }
     let days = raw.retention_days.map(|days| match days {
         1..=MAX_RETENTION_DAYS => Ok(days as u32),
