@@ -1732,6 +1732,18 @@ fn answered(model: &str, cost: Option<f64>) -> clawgate::ledger::Row {
     }
 }
 
+/// The same, answered by `model` after the primary failed.
+fn fell_over_to(model: &str, cost: Option<f64>) -> clawgate::ledger::Row {
+    let attempts = vec![
+        "moonshot/kimi-k2.6:provider_error".into(),
+        format!("{model}:ok"),
+    ];
+    clawgate::ledger::Row {
+        attempts,
+        ..answered(model, cost)
+    }
+}
+
 #[test]
 fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
     let files = Files::new();
@@ -1745,6 +1757,9 @@ fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
             answered("openrouter/k2", Some(0.5)),
             answered("openrouter/k2", None),
             answered("openrouter/tiny", Some(0.00002)),
+            fell_over_to("openrouter/auto", None),
+            fell_over_to("openrouter/k3", Some(0.25)),
+            fell_over_to("openrouter/k3", None),
         ])
         .unwrap();
     drop(store);
@@ -1762,19 +1777,31 @@ fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let table = text(&output.stdout);
-    let cost = |key: &str| {
+    // The cost, or with `fallback` the fallbacks' cost, of a line.
+    let column = |key: &str, fallback: bool| {
         let line = table
             .lines()
             .find(|line| line.split_whitespace().nth(1) == Some(key))
             .unwrap_or_else(|| panic!("a line for {key}:\n{table}"));
         let cells: Vec<&str> = line.split("  ").filter(|c| !c.is_empty()).collect();
-        cells[cells.len() - 3].trim().to_string()
+        cells[cells.len() - 3 + usize::from(fallback)]
+            .trim()
+            .to_string()
     };
+    let cost = |key: &str| column(key, false);
     assert_eq!(cost("kimi/kimi-for-coding"), "unknown", "{table}");
     assert_eq!(cost("local/free"), "$0.0000", "{table}");
     assert_eq!(cost("openrouter/k2"), "$0.5000 + unknown", "{table}");
     // Spent, however little, is not what a free model costs.
     assert_eq!(cost("openrouter/tiny"), "<$0.0001", "{table}");
+    // So are the fallbacks' answers.
+    assert_eq!(column("openrouter/auto", true), "unknown", "{table}");
+    assert_eq!(
+        column("openrouter/k3", true),
+        "$0.2500 + unknown",
+        "{table}"
+    );
+    assert_eq!(column("openrouter/k2", true), "$0.0000", "{table}");
     assert!(
         table.ends_with(
             "unknown cost: answers of a model without a price (set its cost in \

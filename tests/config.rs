@@ -775,8 +775,8 @@ fn loopback_binds_include_mapped_ipv6_and_localhost() {
 }
 
 /// A provider's key must be a key: a `${...}` clawgate does not
-/// substitute (a name in lower case, with spaces, a shell default) is
-/// refused, not sent as the key; a variable set but empty is as missing
+/// substitute (a name in lower case, with spaces, a shell default), or a
+/// shell's `$NAME`, is refused, not sent as the key; a variable set but empty is as missing
 /// as one unset. A model's `input` takes the kinds the gateway reads, and
 /// an alias may not be `default`, which a request names the primary by.
 #[test]
@@ -794,6 +794,12 @@ fn keys_left_unsubstituted_or_empty_unknown_input_kinds_and_a_default_alias_are_
             "{key}: {errors}"
         );
     }
+    // A shell's `$NAME`, which would go out as the key itself.
+    let errors = errors_of(&provider("$MY_KEY"), &env).join("\n");
+    assert!(
+        errors.contains(r#"models.providers.a.apiKey: a shell variable, which the config does not substitute: write "${MY_KEY}""#),
+        "{errors}"
+    );
     for default in ["default", "Default"] {
         let alias = format!(
             "{{agents: {{defaults: {{model: {{primary: 'openrouter/auto'}}, models: {{'openrouter/auto': {{alias: '{default}'}}}}}}}}}}"

@@ -152,6 +152,11 @@ fn table(report: &query::Report) -> String {
         "uncosted".into(),
     ]];
     let cells = |period: String, key: String, line: &query::Line| {
+        let answered = line.requests - line.failures;
+        // The fallbacks' answers of unknown cost, as far as the counts
+        // tell: those of the uncosted that the other answers cannot hold.
+        let fallbacks_uncosted =
+            (line.uncosted).saturating_sub(answered.saturating_sub(line.fallbacks));
         vec![
             period,
             key,
@@ -162,8 +167,8 @@ fn table(report: &query::Report) -> String {
             line.tokens_in.to_string(),
             line.tokens_cached.to_string(),
             line.tokens_out.to_string(),
-            cost(line.cost_usd, line.requests - line.failures, line.uncosted),
-            budget::spent(line.fallback_cost_usd),
+            cost(line.cost_usd, answered, line.uncosted),
+            cost(line.fallback_cost_usd, line.fallbacks, fallbacks_uncosted),
             line.uncosted.to_string(),
         ]
     };

@@ -95,6 +95,17 @@ pub(super) fn provider(
             );
             ApiKey::None
         }
+        // A shell's `$NAME`, which the config does not substitute.
+        (Some(key), None) if shell_variable(&key) => {
+            v.error(
+                &key_path,
+                format!(
+                    "a shell variable, which the config does not substitute: write \"${{{}}}\"",
+                    &key[1..]
+                ),
+            );
+            ApiKey::None
+        }
         (Some(key), None) if !key.is_empty() => {
             if let Some(marker) = placeholder(&key) {
                 v.warnings.push(format!(
@@ -447,6 +458,11 @@ pub fn self_loops(
 
 /// Whether `text` holds a `${...}` that substitution leaves as written
 /// because it names no variable (`${my_key}`, `${ KEY }`, `${KEY:-x}`).
+/// Whether `text` is a shell variable, `$NAME`, and nothing else.
+fn shell_variable(text: &str) -> bool {
+    (text.strip_prefix('$')).is_some_and(|name| crate::ops::env::is_env_name(name, false))
+}
+
 fn unsubstituted(text: &str) -> bool {
     text.match_indices("${").any(|(at, _)| {
         let body = text[at + 2..]
