@@ -617,6 +617,34 @@ async fn doctor_checks_config_keys_env_file_and_port() {
     assert_contains(&text(&in_use.stdout), "FAIL cannot listen on");
 }
 
+/// A built-in provider the config neither writes nor chains needs no key:
+/// doctor says so without a warning, as validation stays quiet about it;
+/// one the config writes is warned about.
+#[test]
+fn doctor_warns_of_a_missing_key_only_where_the_config_names_the_provider() {
+    let files = Files::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let keys = [("MOONSHOT_API_KEY", "k"), ("OPENROUTER_API_KEY", "k")];
+    let quiet = files.config(&json!({"gateway": {"port": port}}));
+    let stdout = text(&run(&["doctor", "--config", s(&quiet)], &keys).stdout);
+    assert_contains(
+        &stdout,
+        "ok   provider kimi (built in, not in the chain): KIMI_API_KEY is not set, which it needs only once chained",
+    );
+    assert!(!stdout.contains("warn provider kimi"), "{stdout}");
+    let written = files.config(&json!({"gateway": {"port": port},
+        "models": {"providers": {"kimi": {"headers": {"X-Title": "t"}}}}}));
+    let stdout = text(&run(&["doctor", "--config", s(&written)], &keys).stdout);
+    assert_contains(
+        &stdout,
+        "warn provider kimi (not in the chain): KIMI_API_KEY is not set",
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_refuses_a_public_address_without_a_token() {
     let output = run(

@@ -164,7 +164,7 @@ fn openclaws_gateway_section_is_not_clawgates_listen_address() {
     assert_eq!(loaded.config.gateway.port, 18700);
     assert!(loaded.config.gateway.auth_token.is_none());
     assert!(
-        loaded.warnings.iter().any(|w| w == "gateway: gateway.mode marks this section as OpenClaw's own gateway, so gateway.port (18789), gateway.bind, gateway.auth.token configure OpenClaw, not clawgate; clawgate listens on 127.0.0.1:18700 without a token (choose with --port and --bind, or give clawgate a config file of its own)"),
+        loaded.warnings.iter().any(|w| w == "gateway: gateway.mode marks this section as OpenClaw's own gateway, so gateway.port (18789), gateway.bind, gateway.auth.token configure OpenClaw, not clawgate; clawgate listens without a token on 127.0.0.1:18700, or where --port and --bind say (or give clawgate a config file of its own)"),
         "{:?}",
         loaded.warnings
     );

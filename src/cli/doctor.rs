@@ -192,7 +192,8 @@ fn check_config(source: &Source, env: &Environment, report: &mut Report) -> Opti
 
 /// Each provider's key. A chain target without its key fails the check
 /// when no target of the chain has one (nothing could answer), and is a
-/// warning otherwise (`serve` starts and skips it), as at startup.
+/// warning otherwise (`serve` starts and skips it), as at startup, as is
+/// a provider the config writes but does not chain.
 fn check_keys(config: &Config, report: &mut Report) {
     let chain = config.chain(None).unwrap_or_default();
     let servable = chain
@@ -223,6 +224,15 @@ fn check_keys(config: &Config, report: &mut Report) {
             ApiKey::None => report.check(
                 Mark::Ok,
                 format!("provider {} ({role}): no key configured", provider.id),
+            ),
+            // A built-in provider the config neither writes nor chains
+            // needs no key.
+            ApiKey::Missing { var } if !in_chain && !provider.written => report.check(
+                Mark::Ok,
+                format!(
+                    "provider {} (built in, not in the chain): {var} is not set, which it needs only once chained",
+                    provider.id
+                ),
             ),
             ApiKey::Missing { var } => {
                 let mark = if in_chain && !servable {

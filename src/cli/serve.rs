@@ -27,7 +27,7 @@ pub struct ServeArgs {
     port: Option<u16>,
     /// Address to listen on: an IP address, or `localhost` (overrides
     /// gateway.bind) [default: 127.0.0.1]. Anything but loopback needs
-    /// gateway.auth.token.
+    /// gateway.auth.token or gateway.clients.
     #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     bind: Option<IpAddr>,
 }

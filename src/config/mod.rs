@@ -644,6 +644,9 @@ pub struct Provider {
     /// a place (`maxConcurrent`; see `crate::chain::concurrency`).
     #[serde(skip)]
     pub max_concurrent: Option<MaxConcurrent>,
+    /// Written in the config, not only the built-in catalog's.
+    #[serde(skip)]
+    pub written: bool,
 }
 
 /// A provider's cap on requests at once (`models.providers.<id>.maxConcurrent`).

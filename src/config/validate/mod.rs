@@ -452,10 +452,11 @@ pub(super) fn validate(
                 .push(format!("{path}: no baseUrl; the provider is skipped"));
             continue;
         }
-        let Some(provider) = provider(id, raw, &path, &vars, &redactor, &mut v) else {
+        let Some(mut provider) = provider(id, raw, &path, &vars, &redactor, &mut v) else {
             broken.insert(id.clone());
             continue;
         };
+        provider.written = written.contains(id);
         providers.insert(id.clone(), Arc::new(provider));
     }
 
@@ -540,7 +541,7 @@ fn set_aside_openclaws_gateway(user: &mut Value, v: &mut Validator) -> Option<St
     }
     if !set_aside.is_empty() {
         v.warnings.push(format!(
-            "gateway: gateway.mode marks this section as OpenClaw's own gateway, so {} configure{} OpenClaw, not clawgate; clawgate listens on 127.0.0.1:{DEFAULT_PORT} without a token (choose with --port and --bind, or give clawgate a config file of its own)",
+            "gateway: gateway.mode marks this section as OpenClaw's own gateway, so {} configure{} OpenClaw, not clawgate; clawgate listens without a token on 127.0.0.1:{DEFAULT_PORT}, or where --port and --bind say (or give clawgate a config file of its own)",
             set_aside.join(", "),
             if set_aside.len() == 1 { "s" } else { "" },
         ));

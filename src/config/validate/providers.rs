@@ -185,6 +185,7 @@ pub(super) fn provider(
         quota,
         max_concurrent: max_concurrent(raw.max_concurrent, path, dialect, v),
         cache_lifetime: (raw.cache_lifetime_seconds).map_or(DEFAULT_CACHE_LIFETIME, |c| c.0),
+        written: false,
     })
 }
 
