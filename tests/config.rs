@@ -1038,9 +1038,10 @@ fn allowed_hosts_are_names_without_ports() {
         &ALL_KEYS,
     )
     .unwrap();
+    // As written: a Host is compared with them ignoring case.
     assert_eq!(
         loaded.config.gateway.allowed_hosts,
-        ["clawgate.internal", "[::1]", "[fd00::1]"]
+        ["Clawgate.Internal", "[::1]", "[fd00::1]"]
     );
     let errors = errors_of(
         "{gateway: {allowedHosts: ['myhost:8080', 'http://x/']}}",
@@ -1050,6 +1051,17 @@ fn allowed_hosts_are_names_without_ports() {
     assert!(
         errors[0].starts_with("gateway.allowedHosts[0]: expected a host name"),
         "{errors:?}"
+    );
+    // A secret put there by mistake is masked in its error, in any case.
+    let secret = "MixedCaseTokenValue0123456789abcd";
+    let env = [ALL_KEYS.as_slice(), &[("CLAWGATE_TOKEN", secret)]].concat();
+    let text =
+        "{gateway: {auth: {token: '${CLAWGATE_TOKEN}'}, allowedHosts: ['${CLAWGATE_TOKEN}:1']}}";
+    let errors = errors_of(text, &env).join("\n");
+    assert!(errors.contains("found \"[redacted]:1\""), "{errors}");
+    assert!(
+        !errors.to_lowercase().contains(&secret.to_lowercase()),
+        "{errors}"
     );
 }
 

@@ -231,7 +231,7 @@ fn chat_request(host: &str, extra: &str) -> String {
 #[tokio::test]
 async fn web_pages_and_rebound_names_cannot_reach_a_loopback_gateway() {
     let (gw, primary) = gateway_with(json!({
-        "allowedHosts": ["clawgate.internal"],
+        "allowedHosts": ["Clawgate.Internal"],
         "allowedOrigins": ["http://localhost:3000"],
     }))
     .await;
@@ -246,6 +246,7 @@ async fn web_pages_and_rebound_names_cannot_reach_a_loopback_gateway() {
         format!("127.0.0.1:{port}"),
         format!("[::1]:{port}"),
         "clawgate.internal".to_string(),
+        "CLAWGATE.internal".to_string(),
     ] {
         let response = send_raw(&gw, &chat_request(&host, "")).await;
         assert!(response.starts_with("HTTP/1.1 200"), "{host}: {response}");
@@ -303,7 +304,7 @@ async fn web_pages_and_rebound_names_cannot_reach_a_loopback_gateway() {
         assert_eq!(preflight.contains("x-stainless-os"), allowed, "{preflight}");
     }
     // Only the allowed requests reached the provider.
-    assert_eq!(primary.requests().len(), 5);
+    assert_eq!(primary.requests().len(), 6);
 }
 
 #[tokio::test]
@@ -367,6 +368,31 @@ async fn host_is_one_name_and_port_without_userinfo() {
     assert!(primary.requests().is_empty());
     let response = send_raw(&gw, &chat_request(&format!("localhost:{port}"), "")).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+/// A key sent as a Host or an Origin is not echoed in the refusal, in
+/// any case it is written in.
+#[tokio::test]
+async fn a_key_sent_as_a_host_or_origin_is_not_echoed() {
+    let token = "AdminTokenSecret0123456789abcdef";
+    let (gw, _) = gateway_with(json!({"auth": {"token": token}})).await;
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    for (host, origin) in [
+        (format!("x.{token}"), String::new()),
+        (
+            "localhost".into(),
+            format!("Origin: http://x.{token}.example\r\n"),
+        ),
+    ] {
+        let response = send_raw(&gw, &chat_request(&host, &format!("{auth}{origin}"))).await;
+        assert!(response.starts_with("HTTP/1.1 403"), "{host}: {response}");
+        let message = body_of(&response)["error"]["message"].to_string();
+        assert!(
+            !message.to_lowercase().contains(&token.to_lowercase()),
+            "{message}"
+        );
+        assert!(message.contains("[redacted]"), "{message}");
+    }
 }
 
 #[tokio::test]

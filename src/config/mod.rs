@@ -460,7 +460,7 @@ pub struct GatewaySettings {
     /// Serve `/metrics` without the token (`gateway.auth.openMetrics`).
     pub open_metrics: bool,
     /// `Host` names accepted besides loopback names and the bind address,
-    /// lowercased, without port.
+    /// as written (compared ignoring case), without port.
     pub allowed_hosts: Vec<String>,
     /// Browser origins (`scheme://host[:port]`) allowed to call the API.
     pub allowed_origins: Vec<String>,

@@ -199,14 +199,18 @@ fn check_host(config: &Config, request: &Request) -> Result<(), ApiError> {
             ));
         }
     };
-    let host = host.to_ascii_lowercase();
+    // As written, scrubbed of the config's secrets and of key shapes: a
+    // key sent as a Host is not echoed.
+    let refused = |host: &str| ApiError::HostNotAllowed(config.redactor.provider_text(host));
     if let Some((_, after)) = host.rsplit_once('@') {
         // What came before `@` may be a password: it is not echoed.
-        return Err(ApiError::HostNotAllowed(format!("[userinfo]@{after}")));
+        return Err(refused(&format!("[userinfo]@{after}")));
     }
-    if !is_authority(&host) {
-        return Err(ApiError::HostNotAllowed(host));
+    if !is_authority(host) {
+        return Err(refused(host));
     }
+    let written = host;
+    let host = host.to_ascii_lowercase();
     let gateway = &config.gateway;
     if !is_loopback(gateway.bind) {
         return Ok(());
@@ -219,10 +223,15 @@ fn check_host(config: &Config, request: &Request) -> Result<(), ApiError> {
             .trim_end_matches(']')
             .parse()
             .is_ok_and(is_loopback);
-    if loopback_name || gateway.allowed_hosts.iter().any(|allowed| *allowed == name) {
+    if loopback_name
+        || gateway
+            .allowed_hosts
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name))
+    {
         Ok(())
     } else {
-        Err(ApiError::HostNotAllowed(host))
+        Err(refused(written))
     }
 }
 
@@ -277,7 +286,10 @@ fn allowed_origin(config: &Config, headers: &HeaderMap) -> Result<Option<HeaderV
     {
         Ok(Some(origin.clone()))
     } else {
-        Err(ApiError::OriginNotAllowed(text.to_string()))
+        // Scrubbed as a Host is.
+        Err(ApiError::OriginNotAllowed(
+            config.redactor.provider_text(text),
+        ))
     }
 }
 

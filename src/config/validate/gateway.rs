@@ -97,9 +97,11 @@ pub(super) fn gateway_settings(
     let client_header = timeout(v, "clientHeaderSeconds", t.client_header_seconds, 30.0);
     let client_body = timeout(v, "clientBodySeconds", t.client_body_seconds, 60.0);
     // Compared with the Host header's name: no port; IPv6 in brackets.
+    // Kept as written, not lowercased: what is shown of it is scrubbed of
+    // the config's secrets, in the case they are written in.
     let mut allowed_hosts = Vec::new();
     for (index, host) in raw.allowed_hosts.iter().enumerate() {
-        let host = host.trim().to_ascii_lowercase();
+        let host = host.trim().to_string();
         let name = match host.parse::<std::net::Ipv6Addr>() {
             Ok(ip) => format!("[{ip}]"),
             Err(_) => host.clone(),
