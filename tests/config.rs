@@ -370,6 +370,27 @@ fn every_error_is_reported_at_once_with_its_path() {
     );
 }
 
+/// A member of the wrong type does not hide the config's other errors,
+/// nor adds one for being left out: all are reported at once.
+#[test]
+fn a_member_of_the_wrong_type_hides_no_other_error() {
+    let text = r#"{ gateway: { port: "19525", timeouts: { chainSeconds: 0 }, bind: "localhost:19525" },
+      models: { providers: { x: { baseUrl: 5, models: [{ id: "m", contextWindow: "big" }] } } },
+      agents: { defaults: { model: { primary: "x/m" },
+        models: { "openrouter/auto": { alias: "default" } } } } }"#;
+    assert_eq!(
+        errors_of(text, &ALL_KEYS),
+        [
+            "gateway.port: invalid type: string, expected a whole number from 0 to 65535",
+            r#"gateway.bind: expected an IP address or "localhost", found "localhost:19525""#,
+            "gateway.timeouts.chainSeconds: expected a number of seconds from 0.001 to 86400, found 0.0",
+            "models.providers.x.baseUrl: invalid type: integer, expected a string",
+            "models.providers.x.models[0].contextWindow: invalid type: string, expected a whole number, 0 or more",
+            r#"agents.defaults.models.openrouter/auto.alias: "default" names the primary in a request; choose another alias"#,
+        ]
+    );
+}
+
 /// A chain's value of the wrong shape is named at its path with what
 /// belongs there, and alone: the primary written beside it is not then
 /// called missing.

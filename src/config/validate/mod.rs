@@ -43,13 +43,24 @@ struct Validator {
     /// index of each entry of the list merged with the catalog's (`None`
     /// for the catalog's own): set by [`merged_with_catalog`].
     file_indices: BTreeMap<String, Vec<Option<usize>>>,
+    /// The members [`Validator::parse`] refused and took out: read on as
+    /// left out, they are not refused again for that.
+    refused: BTreeSet<String>,
 }
 
 impl Validator {
     /// An error at `path`, a path in the merged document: a provider's
-    /// model is named by its index in the file.
+    /// model is named by its index in the file. None at or under a
+    /// member already refused for its type.
     fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         let path = self.in_file(path.into());
+        let under = |refused: &String| {
+            (path.strip_prefix(refused.as_str()))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        if self.refused.iter().any(under) {
+            return;
+        }
         self.errors.push(ConfigError {
             path,
             message: message.into(),
@@ -102,12 +113,12 @@ impl Validator {
         self.ok(path, checked.ok_or_else(message))
     }
 
-    /// Deserializes `value` (the default when left out), or `None` with
-    /// each failure reported at `path` plus the path inside the value:
-    /// serde stops at the first, so the member it failed on is taken out
-    /// and the rest read again, until nothing fails or the failure is in
-    /// no member that can be taken out (a list's element, the value
-    /// itself).
+    /// Deserializes `value` (the default when left out), each failure
+    /// reported at `path` plus the path inside the value: serde stops at
+    /// the first, so the member it failed on is taken out and the rest read
+    /// again, until nothing fails (the rest is read on, so that every error
+    /// is reported at once), or `None` when the failure is in no member
+    /// that can be taken out (a list's element, the value itself).
     fn parse<T>(&mut self, path: &str, value: Option<&Value>) -> Option<T>
     where
         T: DeserializeOwned + Default,
@@ -116,9 +127,9 @@ impl Validator {
             return Some(T::default());
         };
         let mut rest = Cow::Borrowed(value);
-        for failures in 0.. {
+        loop {
             let err = match serde_path_to_error::deserialize(&*rest) {
-                Ok(parsed) => return (failures == 0).then_some(parsed),
+                Ok(parsed) => return Some(parsed),
                 Err(err) => err,
             };
             let full = match err.path().to_string().as_str() {
@@ -127,10 +138,11 @@ impl Validator {
                 inner => format!("{path}.{inner}"),
             };
             let taken_out = without_member(rest.to_mut(), err.path());
-            self.error(full, without_value(&err.into_inner().to_string()));
+            self.error(&full, without_value(&err.into_inner().to_string()));
             if !taken_out {
                 break;
             }
+            self.refused.insert(self.in_file(full));
         }
         None
     }
