@@ -162,7 +162,7 @@ fn clients(page: &mut String, config: &Config, ledger: &Ledger, today: i64) {
             escape(&client.name),
             total.cost_usd,
             escape(&usd(total.cost_usd)),
-            total.requests,
+            total.answered,
             escape(&if limits.is_empty() {
                 "none".to_string()
             } else {
@@ -325,8 +325,8 @@ fn render(gateway: &Gateway) -> String {
     card(
         &mut page,
         "requests-today",
-        &today_total.requests.to_string(),
-        &today_total.requests.to_string(),
+        &today_total.answered.to_string(),
+        &today_total.answered.to_string(),
         "answered today",
     );
     card(

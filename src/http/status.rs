@@ -276,6 +276,6 @@ pub(super) fn client_status(ledger: &Ledger, client: &Client, today: i64) -> Val
             "tokensPerMinute": limits.tokens_per_minute,
             "concurrentRequests": limits.concurrent_requests,
         },
-        "today": {"requests": total.requests, "costUsd": total.cost_usd},
+        "today": {"requests": total.answered, "costUsd": total.cost_usd},
     })
 }

@@ -179,9 +179,11 @@ pub const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 /// Whether a request a target answered, with `status`, ended (`end`) with
 /// the whole answer: what counts as a success, in the ledger and in the
-/// GenAI metrics, on `/metrics` and over OTLP alike.
+/// GenAI metrics, on `/metrics` and over OTLP alike. An answer cut short
+/// (its stream broken, its body failed, its client gone, shutdown, a
+/// panic) is not one.
 pub fn answered_whole(status: u16, end: &str) -> bool {
-    status < 400 && !matches!(end, "body_error" | "stream_broken")
+    status < 400 && end == "complete"
 }
 
 impl Row {
@@ -239,7 +241,10 @@ pub struct Totals {
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct DayTotal {
+    /// Every request a target was reached for.
     pub requests: u64,
+    /// Those answered whole ([`Row::succeeded`]).
+    pub answered: u64,
     pub fallbacks: u64,
     pub cost_usd: f64,
     pub uncosted: u64,
@@ -248,6 +253,7 @@ pub struct DayTotal {
 impl DayTotal {
     fn add(&mut self, total: DayTotal) {
         self.requests += total.requests;
+        self.answered += total.answered;
         self.fallbacks += total.fallbacks;
         self.cost_usd += total.cost_usd;
         self.uncosted += total.uncosted;
@@ -264,6 +270,7 @@ fn row_total(row: &Row) -> Option<(i64, &str, &str, DayTotal)> {
         model,
         DayTotal {
             requests: 1,
+            answered: u64::from(row.succeeded()),
             fallbacks: u64::from(row.fallback()),
             cost_usd: row.budget_cost().unwrap_or(0.0),
             uncosted: u64::from(row.uncosted()),
@@ -278,6 +285,7 @@ impl Totals {
         fn take(map_entry: Option<&mut DayTotal>, total: DayTotal) -> bool {
             let Some(entry) = map_entry else { return false };
             entry.requests = entry.requests.saturating_sub(total.requests);
+            entry.answered = entry.answered.saturating_sub(total.answered);
             entry.fallbacks = entry.fallbacks.saturating_sub(total.fallbacks);
             entry.cost_usd -= total.cost_usd;
             entry.uncosted = entry.uncosted.saturating_sub(total.uncosted);
@@ -328,6 +336,7 @@ impl Totals {
                 fallbacks: total.fallbacks,
                 cost_usd: total.cost_usd,
                 uncosted: total.uncosted,
+                answered: total.answered,
             })
             .collect()
     }
@@ -1036,6 +1045,7 @@ fn totals_of(days: Vec<storage::DaySpend>) -> Totals {
     for d in days {
         let total = DayTotal {
             requests: d.requests,
+            answered: d.answered,
             fallbacks: d.fallbacks,
             cost_usd: d.cost_usd,
             uncosted: d.uncosted,
@@ -1457,6 +1467,7 @@ fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
             fallbacks: 0,
             cost_usd: total.cost_usd,
             uncosted: 0,
+            answered: 0,
         })
         .collect();
     let rates = locked(&shared.rates).clone();

@@ -884,8 +884,8 @@ fn io_in_words(io: &std::io::Error, config: &Config) -> Option<String> {
     })
 }
 
-/// A row of day, client, model, requests, fallbacks, dollars and uncosted
-/// calls.
+/// A row of day, client, model, requests, fallbacks, dollars, uncosted
+/// calls and answered ones.
 fn day_spend(r: &tokio_postgres::Row) -> DaySpend {
     DaySpend {
         day: r.get(0),
@@ -895,6 +895,7 @@ fn day_spend(r: &tokio_postgres::Row) -> DaySpend {
         fallbacks: r.get::<_, i64>(4).max(0) as u64,
         cost_usd: r.get(5),
         uncosted: r.get::<_, i64>(6).max(0) as u64,
+        answered: r.get::<_, i64>(7).max(0) as u64,
     }
 }
 
@@ -1131,7 +1132,8 @@ impl Storage for Postgres {
         let rows = self.call("read spend from", async |db, _| {
             db.query(
                 "SELECT day, client, model, SUM(requests)::int8, SUM(fallbacks)::int8, \
-                 SUM(budget_cost_usd)::float8, SUM(uncosted)::int8 FROM clawgate_daily \
+                 SUM(budget_cost_usd)::float8, SUM(uncosted)::int8, \
+                 SUM(requests - failures)::int8 FROM clawgate_daily \
                  WHERE day >= $1 AND model <> '' GROUP BY day, client, model",
                 &[&since_day],
             )
@@ -1205,7 +1207,7 @@ impl Storage for Postgres {
         let usd: Vec<f64> = mine.iter().map(|r| r.cost_usd).collect();
         let instance = self.instance.clone();
         let others = format!(
-            "SELECT day, client, model, SUM(requests)::int8, 0::int8, SUM(usd)::float8, 0::int8 \
+            "SELECT day, client, model, SUM(requests)::int8, 0::int8, SUM(usd)::float8, 0::int8, 0::int8 \
              FROM clawgate_reservations WHERE instance <> $1 \
              AND at > now() - interval '{RESERVATIONS_KEPT}' GROUP BY day, client, model"
         );

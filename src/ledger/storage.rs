@@ -228,4 +228,6 @@ pub struct DaySpend {
     pub fallbacks: u64,
     pub cost_usd: f64,
     pub uncosted: u64,
+    /// Of `requests`, those answered whole.
+    pub answered: u64,
 }

@@ -481,7 +481,8 @@ impl Store {
     pub fn spend_since(&self, since_day: i64) -> rusqlite::Result<Vec<DaySpend>> {
         let mut statement = self.conn.prepare(
             "SELECT day, client, model, SUM(requests), SUM(fallbacks), \
-             SUM(budget_cost_usd), SUM(uncosted) FROM daily WHERE day >= ?1 AND model != '' GROUP BY day, client, model",
+             SUM(budget_cost_usd), SUM(uncosted), SUM(requests - failures) FROM daily \
+             WHERE day >= ?1 AND model != '' GROUP BY day, client, model",
         )?;
         let rows = statement.query_map([since_day], |r| {
             Ok(DaySpend {
@@ -492,6 +493,7 @@ impl Store {
                 fallbacks: r.get::<_, i64>(4)? as u64,
                 cost_usd: r.get(5)?,
                 uncosted: r.get::<_, i64>(6)? as u64,
+                answered: r.get::<_, i64>(7)?.max(0) as u64,
             })
         })?;
         rows.collect()

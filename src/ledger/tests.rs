@@ -168,9 +168,10 @@ fn rows_and_rollups_are_written_and_totals_survive_a_restart() {
     assert_eq!(again.with_totals(|t| t.per_day(today)), days);
 }
 
-/// A request no answer reached (its client left first, its stream broke)
-/// is a failure, not an answer of unknown cost: a report of the same
-/// client's answers shows their known cost, not `unknown`.
+/// A request no whole answer reached (its client left first or midway,
+/// its stream broke) is a failure, not an answer of unknown cost: a
+/// report of the same client's answers shows their known cost, not
+/// `unknown`.
 #[test]
 fn a_request_no_answer_reached_is_no_uncosted_answer() {
     let (_dir, path) = new_file();
@@ -183,16 +184,21 @@ fn a_request_no_answer_reached_is_no_uncosted_answer() {
     let mut broken = row(now, Some("p/m"), None);
     broken.end = "stream_broken";
     ledger.record(broken, &[]);
-    let mut unpriced = row(now, Some("p/m"), None);
-    unpriced.end = "client_closed";
-    ledger.record(unpriced, &[]);
+    let mut left_midway = row(now, Some("p/m"), None);
+    left_midway.end = "client_left";
+    ledger.record(left_midway, &[]);
+    ledger.record(row(now, Some("p/m"), None), &[]);
     assert!(ledger.flush(Duration::from_secs(10)));
     assert_eq!(
         count(&path, "SELECT SUM(uncosted) FROM daily"),
         1,
         "the last alone"
     );
-    assert_eq!(count(&path, "SELECT SUM(requests) FROM daily"), 4);
+    assert_eq!(count(&path, "SELECT SUM(requests) FROM daily"), 5);
+    assert_eq!(count(&path, "SELECT SUM(failures) FROM daily"), 3);
+    // The status page's requests answered today: the two answered whole.
+    let days = ledger.with_totals(|t| t.per_day(day_of(SystemTime::now())));
+    assert_eq!(days.values().map(|d| d.answered).sum::<u64>(), 2);
 }
 
 /// A report per week or month from a day inside one names its first
@@ -1723,6 +1729,7 @@ impl Storage for SpentToday {
             fallbacks: 0,
             cost_usd: self.usd,
             uncosted: 0,
+            answered: 3,
         }])
     }
     fn shared(&self) -> bool {
