@@ -2108,6 +2108,36 @@ async fn status_reads_a_bounded_answer() {
     assert_contains(&text(&output.stderr), "is larger than 16 MiB");
 }
 
+/// Pointed at another server, or at a port nothing listens on, status
+/// says which, in words that tell the user what to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_tells_another_server_and_a_dead_port() {
+    let other = provider_app(axum::Router::new()).await;
+    let other = other.trim_end_matches("/v1").to_string();
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let files = Files::new();
+    let config = files.config(&json!({}));
+    for (url, said) in [
+        (
+            other,
+            "answered 404 Not Found: no clawgate status there; is its port clawgate's",
+        ),
+        (dead, "did not answer (Connection refused"),
+    ] {
+        let config = config.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            run(&["status", "--config", s(&config), "--url", &url], &[])
+        })
+        .await
+        .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        assert_contains(&text(&output.stderr), said);
+    }
+}
+
 #[test]
 fn a_missing_config_file_is_said_to_be_missing_not_invalid() {
     for command in [

@@ -49,9 +49,15 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
             format!("http://{}/v1/status", gateway.local_address(port))
         }
     };
+    // Why, in the innermost cause's words (`Connection refused`), not
+    // reqwest's own (`error sending request`).
     let unreachable = |err: reqwest::Error| {
+        let mut why: &dyn std::error::Error = &err;
+        while let Some(inner) = why.source() {
+            why = inner;
+        }
         CliError::Other(format!(
-            "the gateway at {url} did not answer ({err}); is `clawgate serve` running?"
+            "the gateway at {url} did not answer ({why}); is `clawgate serve` running?"
         ))
     };
     let client = reqwest::Client::builder()
@@ -79,6 +85,12 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         };
         return Err(CliError::Other(format!(
             "the gateway at {url} answered {}: {what}",
+            response.status()
+        )));
+    }
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Err(CliError::Other(format!(
+            "the server at {url} answered {}: no clawgate status there; is its port clawgate's (gateway.port, --port)?",
             response.status()
         )));
     }

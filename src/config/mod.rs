@@ -232,8 +232,20 @@ pub fn read_document(path: &Path) -> Result<Value, ConfigErrors> {
 /// The file's text, if it is no larger than [`MAX_CONFIG_BYTES`]: never
 /// more than that is read.
 fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {
-    let cannot =
-        |why: String| ConfigErrors::single("", format!("cannot read {}: {why}", path.display()));
+    let cannot = |why: String| {
+        // A link that leads nowhere (into a collected Nix store path) is
+        // named as one, with where it leads.
+        let why = match std::fs::read_link(path) {
+            Ok(target) if !path.exists() => {
+                format!(
+                    "it is a link to {}, which leads to no file",
+                    target.display()
+                )
+            }
+            _ => why,
+        };
+        ConfigErrors::single("", format!("cannot read {}: {why}", path.display()))
+    };
     let bytes = read_at_most(path, MAX_CONFIG_BYTES).map_err(|e| cannot(e.to_string()))?;
     let bytes = bytes.ok_or_else(|| too_large(&path.display().to_string()))?;
     String::from_utf8(bytes).map_err(|e| {
