@@ -633,7 +633,7 @@ fn doctor_warns_of_a_missing_key_only_where_the_config_names_the_provider() {
     let stdout = text(&run(&["doctor", "--config", s(&quiet)], &keys).stdout);
     assert_contains(
         &stdout,
-        "ok   provider kimi (built in, not in the chain): KIMI_API_KEY is not set, which it needs only once chained",
+        "ok   provider kimi (built in, not in the chain): KIMI_API_KEY is not set, needed only if the chain or a request names one of its models",
     );
     assert!(!stdout.contains("warn provider kimi"), "{stdout}");
     let written = files.config(&json!({"gateway": {"port": port},
@@ -1788,6 +1788,11 @@ fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
             fell_over_to("openrouter/auto", None),
             fell_over_to("openrouter/k3", Some(0.25)),
             fell_over_to("openrouter/k3", None),
+            answered("openrouter/cut", None),
+            clawgate::ledger::Row {
+                end: "client_left",
+                ..fell_over_to("openrouter/cut", Some(0.1))
+            },
         ])
         .unwrap();
     drop(store);
@@ -1830,6 +1835,8 @@ fn usage_says_a_cost_is_unknown_and_a_free_model_costs_nothing() {
         "{table}"
     );
     assert_eq!(column("openrouter/k2", true), "$0.0000", "{table}");
+    // A fallback cut short is no answer: the uncosted one is the other's.
+    assert_eq!(column("openrouter/cut", true), "$0.1000", "{table}");
     assert!(
         table.ends_with(
             "unknown cost: answers of a model without a price (set its cost in \

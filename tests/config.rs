@@ -389,6 +389,29 @@ fn a_member_of_the_wrong_type_hides_no_other_error() {
             r#"agents.defaults.models.openrouter/auto.alias: "default" names the primary in a request; choose another alias"#,
         ]
     );
+    // What the member refused left out adds no error of its own (a token
+    // for a wide bind, a provider's models for the chain); a key that
+    // merely begins with a refused one's is still read.
+    for (text, expected) in [
+        (
+            r#"{gateway: {bind: "0.0.0.0", auth: {token: 123}}}"#,
+            &["gateway.auth.token: invalid type: integer, expected a string"][..],
+        ),
+        (
+            r#"{models: {providers: {x: {baseUrl: "http://127.0.0.1:9/v1", models: {id: "m"}}}},
+               agents: {defaults: {model: {primary: "x/m"}}}}"#,
+            &["models.providers.x.models: invalid type: object, expected an array"],
+        ),
+        (
+            r#"{agents: {defaults: {models: {"moonshot/kimi-k2": "k2", "moonshot/kimi-k2.6": {alias: "default"}}}}}"#,
+            &[
+                "agents.defaults.models.moonshot/kimi-k2: invalid type: string, expected an object",
+                r#"agents.defaults.models.moonshot/kimi-k2.6.alias: "default" names the primary in a request; choose another alias"#,
+            ],
+        ),
+    ] {
+        assert_eq!(errors_of(text, &ALL_KEYS), expected, "{text}");
+    }
 }
 
 /// A chain's value of the wrong shape is named at its path with what

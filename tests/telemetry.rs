@@ -356,6 +356,34 @@ async fn a_stream_its_provider_breaks_is_an_error_span() {
     assert_eq!(request.status.as_ref().map(|s| s.code), Some(2));
 }
 
+/// A stream its client leaves midway is a failed request in its trace,
+/// as in the ledger: the request span says how it ended.
+#[tokio::test]
+async fn a_stream_its_client_leaves_midway_is_an_error_span() {
+    let (endpoint, received) = collector(Collector::Takes).await;
+    let slow = mock(MockOptions {
+        chunk_delay_ms: 300,
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(traced(chain_config(&slow, &backup), &endpoint)).await;
+    let mut response = gw
+        .chat(json!({"messages": user_message(), "stream": true}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let first = response.chunk().await.unwrap();
+    assert!(first.is_some(), "the stream began");
+    drop(response);
+    let spans = received.wait_for(2).await;
+    let request = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server as i32)
+        .expect("a server span");
+    assert_eq!(text(request, "error.type"), "client_left");
+    assert_eq!(request.status.as_ref().map(|s| s.code), Some(2));
+}
+
 #[tokio::test]
 async fn content_when_asked_for_follows_the_conventions_and_passes_the_key_scrubber() {
     let (endpoint, received) = collector(Collector::Takes).await;

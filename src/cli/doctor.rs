@@ -230,7 +230,7 @@ fn check_keys(config: &Config, report: &mut Report) {
             ApiKey::Missing { var } if !in_chain && !provider.written => report.check(
                 Mark::Ok,
                 format!(
-                    "provider {} (built in, not in the chain): {var} is not set, which it needs only once chained",
+                    "provider {} (built in, not in the chain): {var} is not set, needed only if the chain or a request names one of its models",
                     provider.id
                 ),
             ),

@@ -154,9 +154,12 @@ fn table(report: &query::Report) -> String {
     let cells = |period: String, key: String, line: &query::Line| {
         let answered = line.requests - line.failures;
         // The fallbacks' answers of unknown cost, as far as the counts
-        // tell: those of the uncosted that the other answers cannot hold.
-        let fallbacks_uncosted =
-            (line.uncosted).saturating_sub(answered.saturating_sub(line.fallbacks));
+        // tell: those of the uncosted that the other answers cannot hold
+        // (`fallbacks` counts the failed ones too).
+        let fallback_answers = line.fallbacks.saturating_sub(line.failures);
+        let others = answered.saturating_sub(fallback_answers);
+        let fallbacks_uncosted = line.uncosted.saturating_sub(others);
+        let fallbacks = line.fallbacks.min(answered);
         vec![
             period,
             key,
@@ -168,7 +171,7 @@ fn table(report: &query::Report) -> String {
             line.tokens_cached.to_string(),
             line.tokens_out.to_string(),
             cost(line.cost_usd, answered, line.uncosted),
-            cost(line.fallback_cost_usd, line.fallbacks, fallbacks_uncosted),
+            cost(line.fallback_cost_usd, fallbacks, fallbacks_uncosted),
             line.uncosted.to_string(),
         ]
     };

@@ -233,10 +233,13 @@ pub fn read_document(path: &Path) -> Result<Value, ConfigErrors> {
 /// more than that is read.
 fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {
     let cannot = |why: String| {
-        // A link that leads nowhere (into a collected Nix store path) is
-        // named as one, with where it leads.
+        // A link that leads nowhere (into a collected Nix store path, or
+        // round to itself) is named as one, with where it leads; one into
+        // a folder it may not read is not.
+        let gone = std::fs::metadata(path)
+            .is_err_and(|e| e.kind() != std::io::ErrorKind::PermissionDenied);
         let why = match std::fs::read_link(path) {
-            Ok(target) if !path.exists() => {
+            Ok(target) if gone => {
                 format!(
                     "it is a link to {}, which leads to no file",
                     target.display()

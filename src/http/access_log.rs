@@ -750,8 +750,12 @@ impl Line {
             });
         }
         if let (Some(trace), Some(to)) = (&entry.trace, &self.ledger) {
+            // A failure as the ledger counts one: an error status, or an
+            // answer cut short (named by how it ended).
             let failed = entry.traced.error_type.map(Cow::Borrowed).or_else(|| {
-                (self.status.as_u16() >= 400).then(|| self.status.as_str().to_owned().into())
+                (self.status.as_u16() >= 400)
+                    .then(|| self.status.as_str().to_owned().into())
+                    .or_else(|| (!whole && entry.answered_by.is_some()).then_some(end.into()))
             });
             let model = entry.model_asked.as_deref().unwrap_or("default");
             trace.end_request(

@@ -213,8 +213,9 @@ impl Row {
         self.attempts.first().is_some_and(|a| !a.ends_with(":ok"))
     }
 
-    /// Answered, but with no cost known. A request no answer reached (its
-    /// client left first, its stream broke) is a failure, not this.
+    /// Answered, but with no cost known. A request no whole answer reached
+    /// (its client left first or midway, its stream broke) is a failure,
+    /// not this.
     pub fn uncosted(&self) -> bool {
         self.succeeded() && self.cost_usd.is_none()
     }

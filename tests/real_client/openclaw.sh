@@ -123,6 +123,7 @@ start "$work/down-gateway.log" "$bin/clawgate" serve --log-format text --config 
 [ "$url" = "http://127.0.0.1:$down_port" ] || { say "gateway at $url, not port $down_port"; exit 1; }
 down_pid=${pids[-1]}
 start "$work/tools-gateway.log" "$bin/clawgate" serve --log-format text --config "$work/tools.json"
+[ "$url" = "http://127.0.0.1:$tools_port" ] || { say "gateway at $url, not port $tools_port"; exit 1; }
 tools_pid=${pids[-1]}
 unset MOONSHOT_API_KEY OPENROUTER_API_KEY
 
@@ -191,7 +192,7 @@ agent() {
     >"$work/$name.out" 2>"$work/$name.err" || {
     say "OpenClaw failed ($name, --thinking $level):"
     tail -n 30 "$work/$name.out" "$work/$name.err" >&2
-    tail -n 20 "$work/gateway.log" "$work/down-gateway.log" >&2
+    tail -n 20 "$work/gateway.log" "$work/down-gateway.log" "$work/tools-gateway.log" >&2
     exit 1
   }
 }

@@ -74,7 +74,9 @@ pub(super) fn gateway_settings(
         );
     }
     let auth_token = token.filter(|token| !token.is_empty()).map(Secret::from);
-    if !is_loopback(bind) && auth_token.is_none() && !token_unresolved && !clients {
+    // A token or clients refused for their type are reported there alone.
+    let refused = v.refused_under("gateway.auth") || v.refused_under("gateway.clients");
+    if !is_loopback(bind) && auth_token.is_none() && !token_unresolved && !clients && !refused {
         v.error(
             "gateway.bind",
             format!("{bind} is not a loopback address; set gateway.auth.token or gateway.clients to serve beyond this machine"),

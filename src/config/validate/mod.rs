@@ -50,21 +50,29 @@ struct Validator {
 
 impl Validator {
     /// An error at `path`, a path in the merged document: a provider's
-    /// model is named by its index in the file. None at or under a
-    /// member already refused for its type.
+    /// model is named by its index in the file. None at a member already
+    /// refused for its type, nor, under one, for what its absence left out
+    /// (`required`); other errors under one are kept, since a key may
+    /// itself hold a `.` (`moonshot/kimi-k2` and `moonshot/kimi-k2.6`).
     fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        let path = self.in_file(path.into());
-        let under = |refused: &String| {
+        let (path, message) = (self.in_file(path.into()), message.into());
+        let absent = message.starts_with("required");
+        let follows = |refused: &String| {
             (path.strip_prefix(refused.as_str()))
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+                .is_some_and(|rest| rest.is_empty() || (absent && rest.starts_with(['.', '['])))
         };
-        if self.refused.iter().any(under) {
+        if self.refused.iter().any(follows) {
             return;
         }
-        self.errors.push(ConfigError {
-            path,
-            message: message.into(),
-        });
+        self.errors.push(ConfigError { path, message });
+    }
+
+    /// Whether a member at or under `path` was refused for its type.
+    fn refused_under(&self, path: &str) -> bool {
+        (self.refused.iter()).any(|refused| {
+            (refused.strip_prefix(path))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
     }
 
     /// `path` with the index of an entry of a merged `models` list
@@ -453,7 +461,10 @@ pub(super) fn validate(
     let mut broken = BTreeSet::new();
     for (id, raw) in members(&document, "/models/providers") {
         let path = format!("models.providers.{id}");
-        let Some(raw) = v.parse::<RawProvider>(&path, Some(raw)) else {
+        // A provider with a member refused is reported there alone: the
+        // refs to it add nothing.
+        let raw = v.parse::<RawProvider>(&path, Some(raw));
+        let Some(raw) = raw.filter(|_| !v.refused_under(&path)) else {
             broken.insert(id.clone());
             continue;
         };

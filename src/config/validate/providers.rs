@@ -96,7 +96,7 @@ pub(super) fn provider(
             ApiKey::None
         }
         // A shell's `$NAME`, which the config does not substitute.
-        (Some(key), None) if shell_variable(&key) => {
+        (Some(key), None) if shell_variable(&key) && !vars.substituted(&key_path) => {
             v.error(
                 &key_path,
                 format!(
@@ -457,13 +457,14 @@ pub fn self_loops(
         .collect()
 }
 
-/// Whether `text` holds a `${...}` that substitution leaves as written
-/// because it names no variable (`${my_key}`, `${ KEY }`, `${KEY:-x}`).
-/// Whether `text` is a shell variable, `$NAME`, and nothing else.
+/// Whether `text` is a shell variable, `$NAME` (`$name` too), and
+/// nothing else.
 fn shell_variable(text: &str) -> bool {
-    (text.strip_prefix('$')).is_some_and(|name| crate::ops::env::is_env_name(name, false))
+    (text.strip_prefix('$')).is_some_and(|name| crate::ops::env::is_env_name(name, true))
 }
 
+/// Whether `text` holds a `${...}` that substitution leaves as written
+/// because it names no variable (`${my_key}`, `${ KEY }`, `${KEY:-x}`).
 fn unsubstituted(text: &str) -> bool {
     text.match_indices("${").any(|(at, _)| {
         let body = text[at + 2..]
