@@ -340,7 +340,7 @@ fn check_port(config: &Config, report: &mut Report) {
     let addr = SocketAddr::new(config.gateway.bind, config.gateway.port);
     match std::net::TcpListener::bind(addr) {
         Ok(_) => report.check(Mark::Ok, format!("{addr} is free")),
-        Err(_) if clawgate_at(addr) => report.check(
+        Err(_) if clawgate_at(config.gateway.local_address(addr.port())) => report.check(
             Mark::Ok,
             format!("{addr} is held by a running clawgate (the one this config serves?)"),
         ),
@@ -352,7 +352,6 @@ fn check_port(config: &Config, report: &mut Report) {
 /// for HTML) answers `clawgate`, within a second.
 fn clawgate_at(addr: SocketAddr) -> bool {
     use std::io::{Read, Write};
-    let addr = SocketAddr::new(crate::config::connected_to(addr.ip()), addr.port());
     let wait = Duration::from_secs(1);
     let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, wait) else {
         return false;

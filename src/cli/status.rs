@@ -52,10 +52,7 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     // Why, in the innermost cause's words (`Connection refused`), not
     // reqwest's own (`error sending request`).
     let unreachable = |err: reqwest::Error| {
-        let mut why: &dyn std::error::Error = &err;
-        while let Some(inner) = why.source() {
-            why = inner;
-        }
+        let why = crate::ops::root_cause(&err);
         CliError::Other(format!(
             "the gateway at {url} did not answer ({why}); is `clawgate serve` running?"
         ))

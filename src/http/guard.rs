@@ -209,15 +209,18 @@ fn check_host(config: &Config, request: &Request) -> Result<(), ApiError> {
     if !is_authority(host) {
         return Err(refused(host));
     }
-    let written = host;
-    let host = host.to_ascii_lowercase();
     let gateway = &config.gateway;
     if !is_loopback(gateway.bind) {
         return Ok(());
     }
-    let name = host_name(&host);
-    let loopback_name = name == "localhost"
-        || name.ends_with(".localhost")
+    // Names compared ignoring case; an authority is ASCII.
+    let name = host_name(host);
+    let suffix = |end: &str| {
+        (name.get(name.len().saturating_sub(end.len())..))
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(end))
+    };
+    let loopback_name = name.eq_ignore_ascii_case("localhost")
+        || suffix(".localhost")
         || name
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -231,7 +234,7 @@ fn check_host(config: &Config, request: &Request) -> Result<(), ApiError> {
     {
         Ok(())
     } else {
-        Err(refused(written))
+        Err(refused(host))
     }
 }
 

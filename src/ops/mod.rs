@@ -22,6 +22,14 @@ pub fn with_causes(mut text: String, err: &dyn std::error::Error) -> String {
     text
 }
 
+/// The innermost of `err`'s causes (`err` itself when it has none): what
+/// went wrong in its own words (`Connection refused`).
+pub fn root_cause(err: &dyn std::error::Error) -> &dyn std::error::Error {
+    std::iter::successors(Some(err), |cause| cause.source())
+        .last()
+        .unwrap_or(err)
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, thiserror::Error)]

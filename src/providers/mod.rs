@@ -623,10 +623,6 @@ impl<'r> Draft<'r> {
         self.choice_output(target).saturating_mul(choices)
     }
 
-    /// The most output one choice may give: the larger of the two fields
-    /// as sent (a provider may read either), else the model's
-    /// `maxTokens`, else the `max_tokens` a Messages body is given, or
-    /// [`UNKNOWN_MAX_OUTPUT`].
     /// Whether the target cannot give more than [`Self::most_output`]: a
     /// Messages body always has its limit, the model has its own, or the
     /// request's is sent.
@@ -642,6 +638,10 @@ impl<'r> Draft<'r> {
             .any(sent)
     }
 
+    /// The most output one choice may give: the larger of the two fields
+    /// as sent (a provider may read either), else the model's
+    /// `maxTokens`, else the `max_tokens` a Messages body is given, or
+    /// [`UNKNOWN_MAX_OUTPUT`].
     fn choice_output(&self, target: &Target) -> u64 {
         let sent = |field| self.decided.limit_sent(self.request(), field)?.as_u64();
         let none = match target.provider.api {

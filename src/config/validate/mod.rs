@@ -55,24 +55,22 @@ impl Validator {
     /// (`required`); other errors under one are kept, since a key may
     /// itself hold a `.` (`moonshot/kimi-k2` and `moonshot/kimi-k2.6`).
     fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        let (path, message) = (self.in_file(path.into()), message.into());
+        let path = self.in_file(path.into());
+        self.error_in_file(path, message.into());
+    }
+
+    /// [`Self::error`] at a path already named as in the file.
+    fn error_in_file(&mut self, path: String, message: String) {
         let absent = message.starts_with("required");
-        let follows = |refused: &String| {
-            (path.strip_prefix(refused.as_str()))
-                .is_some_and(|rest| rest.is_empty() || (absent && rest.starts_with(['.', '['])))
-        };
-        if self.refused.iter().any(follows) {
-            return;
+        let follows = |refused: &String| placed(&path, refused).is_some_and(|at| at || absent);
+        if !self.refused.iter().any(follows) {
+            self.errors.push(ConfigError { path, message });
         }
-        self.errors.push(ConfigError { path, message });
     }
 
     /// Whether a member at or under `path` was refused for its type.
     fn refused_under(&self, path: &str) -> bool {
-        (self.refused.iter()).any(|refused| {
-            (refused.strip_prefix(path))
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
-        })
+        (self.refused.iter()).any(|refused| placed(refused, path).is_some())
     }
 
     /// `path` with the index of an entry of a merged `models` list
@@ -146,14 +144,22 @@ impl Validator {
                 inner => format!("{path}.{inner}"),
             };
             let taken_out = without_member(rest.to_mut(), err.path());
-            self.error(&full, without_value(&err.into_inner().to_string()));
+            let full = self.in_file(full);
+            self.error_in_file(full.clone(), without_value(&err.into_inner().to_string()));
             if !taken_out {
                 break;
             }
-            self.refused.insert(self.in_file(full));
+            self.refused.insert(full);
         }
         None
     }
+}
+
+/// Where `path` stands to `base`: `Some(true)` at it, `Some(false)` under
+/// it (past a `.` or a `[`), `None` elsewhere.
+fn placed(path: &str, base: &str) -> Option<bool> {
+    let rest = path.strip_prefix(base)?;
+    (rest.is_empty() || rest.starts_with(['.', '['])).then_some(rest.is_empty())
 }
 
 /// Takes out of `value` the object member at `path`; `false` when `path`
