@@ -50,6 +50,8 @@ use tokio::sync::{mpsc, oneshot};
 
 #[path = "common/bodies.rs"]
 mod bodies;
+#[path = "common/post.rs"]
+mod post;
 #[allow(dead_code)]
 #[path = "common/process.rs"]
 mod process;
@@ -803,20 +805,7 @@ async fn send(
     scenario: &Scenario,
     body: &[u8],
 ) -> Result<(), String> {
-    let response = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("anthropic-version", "2023-06-01")
-        .body(body.to_vec())
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    let mut chunks = response.bytes_stream();
-    let mut body = Vec::new();
-    while let Some(chunk) = chunks.next().await {
-        body.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
-    }
+    let (status, body) = post::post(client, url, body).await?;
     if !status.is_success() || !scenario.answer.complete(&body) {
         return Err(format!("{status}: {}", String::from_utf8_lossy(&body)));
     }

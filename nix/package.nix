@@ -1,7 +1,7 @@
 # The clawgate workspace built with crane: the gateway and the `mock/` crate
 # (cargo's default members, so the package holds both binaries, clawgate
-# and clawgate-mock), with one dependency build shared by the package and
-# every cargo check. Tests run once, in the nextest check.
+# and clawgate-mock), optimised by profile; one dependency build is shared
+# by every cargo check. Tests run once, in the nextest check.
 { lib, craneLib }:
 let
   root = ../.;
@@ -13,6 +13,8 @@ let
       # source by crane's rules; the Nix modules read it too).
       ../src/catalog/catalog.json
       ../deny.toml
+      # The release build's training run (benches/train.rs is a Cargo source).
+      ../benches/pgo.sh
       # Test data: the user's reference configs and the example configs.
       ../tests/fixtures
       (lib.fileset.fileFilter (file: file.hasExt "json5") ../examples)
@@ -39,10 +41,22 @@ let
   };
   cargoArtifacts = craneLib.buildDepsOnly commonArgs;
 
+  # Optimised by profile, as `benches/pgo.sh` says: the workspace built
+  # instrumented, its gateway sent what its users send, then built with
+  # the counts. Every crate is built twice with flags of its own, so the
+  # shared dependency build has nothing to give it. llvm-profdata is that
+  # of the LLVM rustc was built with.
   clawgate = craneLib.buildPackage (
     commonArgs
     // {
-      inherit cargoArtifacts;
+      cargoArtifacts = null;
+      # The training run's gateway and fake provider listen on loopback.
+      __darwinAllowLocalNetworking = true;
+      nativeBuildInputs = [ craneLib.rustc.llvmPackages.llvm ];
+      preBuild = ''
+        export LLVM_PROFDATA=${craneLib.rustc.llvmPackages.llvm}/bin/llvm-profdata
+        export RUSTFLAGS="''${RUSTFLAGS:-} -Cprofile-use=$(bash benches/pgo.sh)"
+      '';
       doCheck = false;
       meta = {
         description = "OpenAI-compatible gateway for Kimi, Kimi Code and OpenRouter with a fallback chain";

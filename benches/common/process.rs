@@ -68,6 +68,11 @@ pub fn serve_binary(
     if let Some(dir) = config.parent() {
         command.env("CLAWGATE_STATE_DIR", dir);
     }
+    // An instrumented build writes its profile where the training run
+    // says (benches/train.rs).
+    if let Some(file) = std::env::var_os("CLAWGATE_TRAIN_PROFILE") {
+        command.env("LLVM_PROFILE_FILE", file);
+    }
     let mut child = command
         .args(["serve", "--port", "0", "--log-format", "text"])
         .args(["--log-level", log_level])

@@ -392,6 +392,18 @@ let
         }
     )
     {
+      name = "flake: the package is optimised by profile, trained by benches/pgo.sh with the llvm-profdata of rustc's LLVM";
+      ok =
+        lib.hasInfix "-Cprofile-use=$(bash benches/pgo.sh)" package.preBuild
+        && builtins.match ".*LLVM_PROFDATA=/nix/store/[a-z0-9]+-llvm/bin/llvm-profdata.*" package.preBuild != null
+        && (
+          if builtins ? readFileType then
+            builtins.pathExists "${package.src}/benches/pgo.sh"
+          else
+            lib.hasInfix "../benches/pgo.sh\n" (builtins.readFile ../package.nix)
+        );
+    }
+    {
       name = "flake: homeModules, with homeManagerModules kept as an alias; importing both declares the options once";
       ok =
         flake.homeManagerModules == flake.homeModules

@@ -29,6 +29,7 @@ let
       result = pkgs.runCommand name { } "" // {
         inherit (args) src;
         meta = args.meta or { };
+        preBuild = args.preBuild or "";
         overrideAttrs = f: result // { meta = result.meta // ((f result).meta or { }); };
       };
     in
@@ -58,5 +59,7 @@ in
   cargoNextest = build "nextest";
   cargoDoc = build "doc";
   cargoDeny = build "deny";
+  # The toolchain's rustc, with the LLVM it was built with.
+  rustc.llvmPackages.llvm = pkgs.runCommand "llvm" { } "";
   devShell = args: pkgs.runCommand "clawgate-dev-shell" { passthru.shellArgs = args; } "";
 }
