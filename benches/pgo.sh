@@ -41,5 +41,10 @@ mkdir -p "$target/raw"
 RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$target/raw/others" \
   CARGO_TARGET_DIR="$target" CLAWGATE_TRAIN_PROFILE="$target/raw/clawgate-%p.profraw" \
   cargo bench --locked --bench train >&2
-"$profdata" merge --output "$target/clawgate.profdata" "$target"/raw/clawgate-*.profraw >&2
+counts=("$target"/raw/clawgate-*.profraw)
+if [ ! -e "${counts[0]}" ]; then
+  echo "benches/pgo.sh: the training run's gateway wrote no counts into $target/raw" >&2
+  exit 1
+fi
+"$profdata" merge --output "$target/clawgate.profdata" "${counts[@]}" >&2
 echo "$target/clawgate.profdata"
