@@ -32,6 +32,9 @@
         import ./nix/package.nix {
           inherit (pkgs) lib;
           craneLib = crane.mkLib pkgs;
+          # The LLVM rustc was built with, for the profile's tools; nixpkgs
+          # builds rustc's profiler runtime for Linux only.
+          llvm = if pkgs.stdenv.hostPlatform.isLinux then pkgs.buildPackages.rustc.llvmPackages.llvm else null;
         };
       packageFor = pkgs: self.packages.${pkgs.stdenv.hostPlatform.system}.default;
 

@@ -757,6 +757,14 @@ fn against() -> Option<PathBuf> {
     std::env::var_os("CLAWGATE_BENCH_AGAINST").map(PathBuf::from)
 }
 
+/// `CLAWGATE_BENCH_BUILD=PATH`: this build's `clawgate` made elsewhere
+/// than by the benchmark, which builds it with the dev-dependencies'
+/// features: the release build optimised by profile (docs/performance.md).
+fn this_build() -> PathBuf {
+    std::env::var_os("CLAWGATE_BENCH_BUILD")
+        .map_or_else(|| env!("CARGO_BIN_EXE_clawgate").into(), PathBuf::from)
+}
+
 /// `clawgate serve` from this build, or from `binary`, with its config and
 /// its state in `dir`.
 fn start_clawgate(
@@ -789,10 +797,8 @@ fn start_clawgate(
     } else {
         "info"
     };
-    let (child, base) = match binary {
-        Some(binary) => process::serve_binary(binary, &config, level, Some(0)),
-        None => process::serve_pinned(&config, level, Some(0)),
-    };
+    let this = this_build();
+    let (child, base) = process::serve_binary(binary.unwrap_or(&this), &config, level, Some(0));
     Proxy { name, base, child }
 }
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The profile the release build is optimised with (profile-guided
-# optimisation): this workspace built instrumented, in a target directory
+# optimisation): the release build made instrumented, in a target directory
 # of its own, its gateway sent what its users send (benches/train.rs), and
-# the gateway's counts merged into one file, whose path is printed last.
-# Build with it, as the Nix package does:
+# its counts merged into one file, whose path is printed last. Build with
+# it, as the Nix package does on Linux:
 #
 #   RUSTFLAGS="-Cprofile-use=$(benches/pgo.sh)" cargo build --release
 #
-# What it saves is in docs/performance.md. llvm-profdata must come from
-# the LLVM rustc was built with: $LLVM_PROFDATA, else the first of
+# The instrumented build is that same command's (the same packages and
+# features), so that every function's counts find it: the training
+# program, built with the dev-dependencies, runs it rather than its own.
+# What the profile saves is in docs/performance.md. llvm-profdata must
+# come from the LLVM rustc was built with: $LLVM_PROFDATA, else the first of
 # llvm-profdata-N, /usr/lib/llvm-N/bin/llvm-profdata, rustup's llvm-tools
 # and llvm-profdata that reports LLVM N, rustc's LLVM major version.
 set -euo pipefail
@@ -36,10 +39,15 @@ fi
 target=$(realpath -m "${CARGO_TARGET_DIR:-target}")/pgo
 rm -rf "$target/raw"
 mkdir -p "$target/raw"
-# Build scripts and the training program write their counts beside the
-# gateway's, which are the only ones merged.
+# Build scripts write their counts beside the gateway's, which are the
+# only ones merged.
 RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$target/raw/others" \
-  CARGO_TARGET_DIR="$target" CLAWGATE_TRAIN_PROFILE="$target/raw/clawgate-%p.profraw" \
+  CARGO_TARGET_DIR="$target/instrumented" cargo build --release --locked >&2
+# The training program needs no optimising across crates.
+CARGO_TARGET_DIR="$target/trainer" CARGO_PROFILE_BENCH_LTO=false \
+  CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 \
+  CLAWGATE_TRAIN_GATEWAY="$target/instrumented/release/clawgate" \
+  CLAWGATE_TRAIN_PROFILE="$target/raw/clawgate-%p.profraw" \
   cargo bench --locked --bench train >&2
 counts=("$target"/raw/clawgate-*.profraw)
 if [ ! -e "${counts[0]}" ]; then

@@ -1,5 +1,5 @@
 //! The training run of the release build's profile (`benches/pgo.sh`): a
-//! real `clawgate serve` of an instrumented build, in front of
+//! real `clawgate serve` of the instrumented release build, in front of
 //! `clawgate-mock`, sent what its users send, so that the compiler lays
 //! out and inlines the code those requests run as the hot path.
 //!
@@ -10,10 +10,10 @@
 //! Every answer must be whole, or the run fails: a profile of errors would
 //! optimise the wrong path.
 //!
-//! Run by `benches/pgo.sh`, which builds it instrumented and names where
-//! the gateway writes its profile (`CLAWGATE_TRAIN_PROFILE`, an
-//! `LLVM_PROFILE_FILE` pattern); optionally `-- REQUESTS` a scenario
-//! (default 300).
+//! Run by `benches/pgo.sh`, which names the instrumented gateway
+//! (`CLAWGATE_TRAIN_GATEWAY`; this build's own without it) and where it
+//! writes its counts (`CLAWGATE_TRAIN_PROFILE`, an `LLVM_PROFILE_FILE`
+//! pattern); optionally `-- REQUESTS` a scenario (default 300).
 
 use std::time::Instant;
 
@@ -157,7 +157,10 @@ async fn main() {
         "agents": {"defaults": {"model": "moonshot/kimi-k2.6"}},
     });
     std::fs::write(&config, settings.to_string()).unwrap();
-    let (mut child, base) = process::serve(&config, "info");
+    let (mut child, base) = match std::env::var_os("CLAWGATE_TRAIN_GATEWAY") {
+        Some(gateway) => process::serve_binary(gateway.as_ref(), &config, "info", None),
+        None => process::serve(&config, "info"),
+    };
 
     let client = reqwest::Client::new();
     let started = Instant::now();

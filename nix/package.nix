@@ -1,8 +1,13 @@
 # The clawgate workspace built with crane: the gateway and the `mock/` crate
 # (cargo's default members, so the package holds both binaries, clawgate
-# and clawgate-mock), optimised by profile; one dependency build is shared
-# by every cargo check. Tests run once, in the nextest check.
-{ lib, craneLib }:
+# and clawgate-mock), optimised by profile where `llvm` is given (Linux);
+# one dependency build is shared by every cargo check. Tests run once, in
+# the nextest check.
+{
+  lib,
+  craneLib,
+  llvm ? null,
+}:
 let
   root = ../.;
   src = lib.fileset.toSource {
@@ -43,20 +48,23 @@ let
 
   # Optimised by profile, as `benches/pgo.sh` says: the workspace built
   # instrumented, its gateway sent what its users send, then built with
-  # the counts. Every crate is built twice with flags of its own, so the
+  # the counts. Every crate is built again with flags of its own, so the
   # shared dependency build has nothing to give it. llvm-profdata is that
   # of the LLVM rustc was built with.
+  optimised = lib.optionalAttrs (llvm != null) {
+    cargoArtifacts = null;
+    preBuild = ''
+      export LLVM_PROFDATA=${llvm}/bin/llvm-profdata
+      profile=$(bash benches/pgo.sh)
+      export RUSTFLAGS="''${RUSTFLAGS:-} -Cprofile-use=$profile"
+    '';
+  };
+
   clawgate = craneLib.buildPackage (
     commonArgs
+    // { inherit cargoArtifacts; }
+    // optimised
     // {
-      cargoArtifacts = null;
-      # The training run's gateway and fake provider listen on loopback.
-      __darwinAllowLocalNetworking = true;
-      nativeBuildInputs = [ craneLib.rustc.llvmPackages.llvm ];
-      preBuild = ''
-        export LLVM_PROFDATA=${craneLib.rustc.llvmPackages.llvm}/bin/llvm-profdata
-        export RUSTFLAGS="''${RUSTFLAGS:-} -Cprofile-use=$(bash benches/pgo.sh)"
-      '';
       doCheck = false;
       meta = {
         description = "OpenAI-compatible gateway for Kimi, Kimi Code and OpenRouter with a fallback chain";

@@ -392,10 +392,12 @@ let
         }
     )
     {
-      name = "flake: the package is optimised by profile, trained by benches/pgo.sh with the llvm-profdata of rustc's LLVM";
+      name = "flake: the package is optimised by profile on Linux (benches/pgo.sh, the llvm-profdata of rustc's LLVM), plainly built on darwin";
       ok =
-        lib.hasInfix "-Cprofile-use=$(bash benches/pgo.sh)" package.preBuild
-        && builtins.match ".*LLVM_PROFDATA=/nix/store/[a-z0-9]+-llvm/bin/llvm-profdata.*" package.preBuild != null
+        builtins.match ".*LLVM_PROFDATA=/nix/store/[a-z0-9]+-llvm/bin/llvm-profdata.*" package.preBuild != null
+        && lib.hasInfix "\nprofile=$(bash benches/pgo.sh)\n" package.preBuild
+        && lib.hasInfix "-Cprofile-use=$profile" package.preBuild
+        && flake.packages.aarch64-darwin.default.preBuild == ""
         && (
           if builtins ? readFileType then
             builtins.pathExists "${package.src}/benches/pgo.sh"

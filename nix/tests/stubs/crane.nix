@@ -59,7 +59,5 @@ in
   cargoNextest = build "nextest";
   cargoDoc = build "doc";
   cargoDeny = build "deny";
-  # The toolchain's rustc, with the LLVM it was built with.
-  rustc.llvmPackages.llvm = pkgs.runCommand "llvm" { } "";
   devShell = args: pkgs.runCommand "clawgate-dev-shell" { passthru.shellArgs = args; } "";
 }

@@ -62,6 +62,9 @@ let
   sd-switch = package "sd-switch" "sd-switch";
   nixfmt-tree = package "nixfmt-tree" "treefmt";
   cargo-nextest = package "cargo-nextest" "cargo-nextest";
+  # rustc with the LLVM it was built with (the package's profile tools).
+  rustc.llvmPackages.llvm = drv "llvm" { };
+  buildPackages = pkgs;
   python3Packages.openai = package "python3-openai" "openai";
   emptyDirectory = drv "empty-directory" { };
 
