@@ -8,6 +8,7 @@
 # The packages are installed once into $CLAWGATE_CI_CACHE/ai-sdk-<version>
 # (default ~/.cache/clawgate-ci); AI_VERSION and AI_COMPAT_VERSION pin them.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 bin=$(cd "${1:-target/debug}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 export AI_VERSION=${AI_VERSION:-7.0.173}
@@ -23,23 +24,11 @@ work=$(mktemp -d)
 # The gateways' ledgers go here (under .ci/run, to its own directory),
 # never to the user's state directory.
 export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
-pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  kill_started
   rm -rf "$work"
 }
 trap cleanup EXIT
-start() { # LOG CMD...: sets `url` to the URL it announces
-  local log=$1; shift
-  "$@" >"$log" 2>&1 &
-  pids+=("$!")
-  for _ in $(seq 1 200); do
-    url=$(grep -o 'listening on http://[^ ]*' "$log" | head -n1 | sed 's/listening on //' || true)
-    [ -n "$url" ] && return
-    sleep 0.05
-  done
-  echo "ai_sdk.sh: $1 did not start:" >&2; cat "$log" >&2; exit 1
-}
 start "$work/down.log" "$bin/clawgate-mock" --fail-status 503
 down=$url
 start "$work/up.log" "$bin/clawgate-mock" --record "$work/up.jsonl" --reply "It is sunny in Paris." \

@@ -18,6 +18,7 @@
 # The package is installed once into CLAWGATE_CLAUDE_CODE_DIR (default
 # ~/.cache/clawgate/claude-code) and reused. CLAUDE_CODE_VERSION pins it.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 bin=$(cd "${1:-target/debug}" && pwd)
 version=${CLAUDE_CODE_VERSION:-2.1.330}
 cache=${CLAWGATE_CLAUDE_CODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clawgate/claude-code}
@@ -43,29 +44,11 @@ work=$(mktemp -d)
 # The gateways' ledgers go here (under .ci/run, to its own directory),
 # never to the user's state directory.
 export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
-pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  kill_started
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-# Starts a program in the background (logging to $1) and sets `url` to the
-# URL it announces. Not run in a subshell, so cleanup knows its pid.
-start() {
-  local log=$1; shift
-  "$@" >"$log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
-  url=
-  for _ in $(seq 1 200); do
-    url=$(grep -o 'listening on http://[^ ]*' "$log" | head -n1 | sed 's/listening on //' || true)
-    [ -n "$url" ] && return
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "claude_code.sh: $1 did not start:" >&2; cat "$log" >&2; exit 1
-}
 
 token=claude-code-gateway-token-31
 start "$work/mock.log" "$bin/clawgate-mock" --record "$work/requests.jsonl" \
@@ -90,7 +73,6 @@ cat >"$work/config.json" <<JSON
  "agents": {"defaults": {"model": {"primary": "kimi/k2"},
    "models": {"flaky/f": {"alias": "flaky"}, "kc/k2a": {"alias": "passthrough"}}}}}
 JSON
-. "$(dirname "$0")/lib.sh"
 
 start "$work/gateway.log" "$bin/clawgate" serve --port 0 --log-format text --config "$work/config.json"
 gateway=$url gateway_pid=${pids[-1]}

@@ -25,39 +25,21 @@
 # pins it. Codex refuses a CODEX_HOME under /tmp for its helper binaries, so
 # the run's files live under the cache directory too.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 bin=$(cd "${1:-target/debug}" && pwd)
 version=${CODEX_VERSION:-0.169.0}
 cache=${CLAWGATE_CODEX_DIR:-${CLAWGATE_CI_CACHE:-$HOME/.cache/clawgate-ci}/codex}
 started=$(date +%s)
 
-. "$(dirname "$0")/lib.sh"
 codex=$(install_codex "$cache" "$version")
 
 mkdir -p "$cache/runs"
 work=$(mktemp -d "$cache/runs/run.XXXXXX")
-pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  kill_started
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-# Starts a program in the background (logging to $1) and sets `url` to the
-# URL it announces. Not run in a subshell, so cleanup knows its pid.
-start() {
-  local log=$1; shift
-  "$@" >"$log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
-  url=
-  for _ in $(seq 1 200); do
-    url=$(grep -so 'listening on http://[^ ]*' "$log" | head -n1 | sed 's/listening on //' || true)
-    [ -n "$url" ] && return
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "codex.sh: $1 did not start:" >&2; cat "$log" >&2; exit 1
-}
 
 token=codex-gateway-token-53
 # Codex runs with a client key of its own (gateway.clients), not the token.

@@ -1,5 +1,33 @@
 # Shell helpers the real-client scripts share; sourced, not run.
 
+# The pids of the programs `start` started, which `kill_started` stops.
+pids=()
+
+# Starts a program in the background, logging to $1, and sets `url` to the
+# URL it announces and `pid` to its pid; exits the script, showing the log,
+# when the program ends or announces none within 10 s. Not run in a
+# subshell, so that `kill_started` knows its pid.
+start() {
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  url=
+  for _ in $(seq 1 200); do
+    url=$(grep -so 'listening on http://[^ ]*' "$log" | head -n1 | sed 's/listening on //' || true)
+    [ -n "$url" ] && return
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$(basename "$0"): $log did not start:" >&2; cat "$log" >&2; exit 1
+}
+
+# Stops every program `start` started (a trap's cleanup calls it).
+kill_started() {
+  local started
+  for started in "${pids[@]}"; do kill "$started" 2>/dev/null || true; done
+}
+
 # Stops a gateway (its pid) and waits for it to exit, at most 10 s: it
 # writes its access lines in batches, the last of them as it exits.
 stop_gateway() {

@@ -29,6 +29,7 @@
 # snapshot in ../shared/vendor, or $CLAWGATE_NIXPKGS_LIB); without them it
 # uses the printed entry and says so, except under CI=true, where it fails.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 bin=$(cd "${1:-target/debug}" && pwd)
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 openclaw_version=${OPENCLAW_VERSION:-2026.9.6}
@@ -61,29 +62,11 @@ work=$(mktemp -d)
 # The gateways' ledgers go here (under .ci/run, to its own directory),
 # never to the user's state directory.
 export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
-pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  kill_started
   [ -n "${OPENCLAW_KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
-
-# Starts a program in the background (logging to $1) and sets `url` to the
-# URL it announces; not in a subshell, so cleanup knows its pid (`pid`).
-start() {
-  local log=$1; shift
-  "$@" >"$log" 2>&1 &
-  pid=$!
-  pids+=("$pid")
-  url=
-  for _ in $(seq 1 200); do
-    url=$(grep -o 'listening on http://[^ ]*' "$log" | head -n1 | sed 's/listening on //' || true)
-    [ -n "$url" ] && return
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  say "$log did not start:"; cat "$log" >&2; exit 1
-}
 
 start "$work/moonshot.log" "$bin/clawgate-mock" --record "$work/moonshot.jsonl" --style moonshot \
   --reply "Pong from Kimi." --cached-tokens 1200
@@ -109,7 +92,6 @@ gateway_config() { # FILE PORT MOONSHOT_URL
    "fallbacks": ["openrouter/moonshotai/kimi-k2.6"]}}}}
 JSON
 }
-. "$(dirname "$0")/lib.sh"
 
 port=$(free_port) down_port=$(free_port) tools_port=$(free_port)
 gateway_config "$work/clawgate.json" "$port" "$moonshot"
