@@ -318,4 +318,16 @@ async fn metrics_count_requests_attempts_and_fallbacks_by_low_cardinality_labels
         !text.contains("injected failure"),
         "messages are never labels"
     );
+    // Each metric says what it counts, as Prometheus' linter asks.
+    let lines: Vec<&str> = text.lines().collect();
+    for (at, line) in lines.iter().enumerate() {
+        if let Some(name) = line.strip_prefix("# TYPE ") {
+            let name = name.split(' ').next().unwrap();
+            let help = at.checked_sub(1).map(|before| lines[before]);
+            assert!(
+                help.is_some_and(|help| help.starts_with(&format!("# HELP {name} "))),
+                "{name} has no HELP line:\n{text}"
+            );
+        }
+    }
 }

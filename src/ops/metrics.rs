@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use metrics::{Counter, Histogram, Label};
+use metrics::{Counter, Histogram, KeyName, Label, Recorder, SharedString};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -49,14 +49,61 @@ const GAUGES_KEPT_UNSET: std::time::Duration = std::time::Duration::from_secs(30
 /// The recorder behind `/metrics`: its buckets, and its gauges kept
 /// `gauges_kept_unset` after they were last set.
 fn recorder(gauges_kept_unset: std::time::Duration) -> PrometheusRecorder {
-    PrometheusBuilder::new()
+    let recorder = PrometheusBuilder::new()
         .idle_timeout(MetricKindMask::GAUGE, Some(gauges_kept_unset))
         .set_buckets(&SECONDS_BUCKETS)
         .expect("static buckets are valid")
         .set_buckets_for_metric(Matcher::Full(GEN_AI_TOKENS.into()), &TOKEN_BUCKETS)
         .expect("static buckets are valid")
-        .build_recorder()
+        .build_recorder();
+    for &(name, kind, help) in DESCRIBED {
+        let (name, help) = (KeyName::from_const_str(name), SharedString::const_str(help));
+        match kind {
+            Kind::Counter => recorder.describe_counter(name, None, help),
+            Kind::Gauge => recorder.describe_gauge(name, None, help),
+            Kind::Histogram => recorder.describe_histogram(name, None, help),
+        }
+    }
+    recorder
 }
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric `/metrics` shows, with its `# HELP` line.
+#[rustfmt::skip]
+const DESCRIBED: &[(&str, Kind, &str)] = &[
+    ("clawgate_requests_total", Kind::Counter, "Client requests finished, by outcome: ok, fallback, or the error's kind"),
+    ("clawgate_attempts_total", Kind::Counter, "Upstream attempts, by provider, model and outcome"),
+    ("clawgate_upstream_latency_seconds", Kind::Histogram, "Time from an upstream attempt's start to its response's head (a stream's first event), by provider, model and outcome"),
+    ("clawgate_retries_total", Kind::Counter, "Attempts made again on the same target after a transient failure, by the failure's class"),
+    ("clawgate_fallbacks_total", Kind::Counter, "Requests answered by a target after an earlier one failed, by the class of the failure just before"),
+    ("clawgate_cooldown_skips_total", Kind::Counter, "Targets skipped because they were cooling down"),
+    ("clawgate_target_cooldown_state", Kind::Gauge, "A target's cooldown state: 0 healthy, 1 half open, 2 cooling down"),
+    ("clawgate_stream_errors_total", Kind::Counter, "Streams that had started and ended abnormally, by kind"),
+    ("clawgate_session_cache_breaks_total", Kind::Counter, "Turns of a session whose prompt cache broke, by cause"),
+    ("clawgate_tokens_total", Kind::Counter, "Tokens the providers reported, by provider, model and kind"),
+    ("clawgate_cost_microdollars_total", Kind::Counter, "What the answered requests cost, in millionths of a US dollar"),
+    ("clawgate_uncosted_requests_total", Kind::Counter, "Answered requests whose cost is not known (no price, or no usage reported)"),
+    ("clawgate_ledger_rows_total", Kind::Counter, "Ledger rows written to the database or dropped"),
+    ("clawgate_telemetry_dropped_spans_total", Kind::Counter, "Trace spans dropped: the exporter's queue was full, or the collector did not take them"),
+    ("clawgate_provider_in_flight", Kind::Gauge, "Requests a provider with maxConcurrent is being sent now"),
+    ("clawgate_provider_queue_waiting", Kind::Gauge, "Requests waiting for a place at a provider with maxConcurrent"),
+    ("clawgate_provider_queue_waited_total", Kind::Counter, "Requests that waited for a place at a provider with maxConcurrent"),
+    ("clawgate_provider_queue_skipped_total", Kind::Counter, "Requests that moved on to the next target, a provider's places staying taken past the wait"),
+    ("clawgate_quota_used", Kind::Gauge, "What an account's quota window has used, in the provider's units"),
+    ("clawgate_quota_limit", Kind::Gauge, "An account's quota window's limit, in the provider's units"),
+    ("clawgate_quota_reset_seconds", Kind::Gauge, "Seconds until an account's quota window resets"),
+    ("clawgate_balance", Kind::Gauge, "An account's balance, as the provider reports it"),
+    ("clawgate_quota_exhausted", Kind::Gauge, "1 while a provider's quota or balance is spent (the chain skips it), else 0"),
+    (GEN_AI_TOKENS, Kind::Histogram, "Tokens used per request, by token type (gen_ai.client.token.usage)"),
+    ("gen_ai_client_operation_duration_seconds", Kind::Histogram, "A request from its arrival to its response's end (gen_ai.client.operation.duration)"),
+    ("gen_ai_server_time_to_first_token_seconds", Kind::Histogram, "A request until its response's head: a stream's first token, else the whole answer (gen_ai.server.time_to_first_token)"),
+];
 
 /// A metric's provider and model labels, and one more of a fixed name and
 /// value: moved into the metric's key, the fixed one never copied.
