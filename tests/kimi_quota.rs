@@ -330,21 +330,7 @@ async fn spent_weekly_window() -> (MockServer, MockServer, TestGateway) {
 async fn clawgate_status_shows_the_quota_windows() {
     let (_primary, _backup, gw) = spent_weekly_window().await;
     gw.chat(ask()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("config.json");
-    std::fs::write(&file, "{}").unwrap();
-    let url = gw.url.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_clawgate"))
-            .args(["status", "--config", file.to_str().unwrap(), "--url", &url])
-            .env_clear()
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    let stdout = clawgate_status(&gw).await;
     // Lines with their columns' padding squeezed to one space.
     let line = |start: &str| {
         stdout
@@ -361,6 +347,26 @@ async fn clawgate_status_shows_the_quota_windows() {
     );
     assert_eq!(line("primary 5h limit"), "primary 5h limit 2 20 10% -");
     assert!(line("primary/m:").starts_with("primary/m: quota: the account's usage quota"));
+}
+
+/// What `clawgate status --url` prints of `gw`; it must succeed.
+async fn clawgate_status(gw: &TestGateway) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    std::fs::write(&file, "{}").unwrap();
+    let url = gw.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_clawgate"))
+            .args(["status", "--config", file.to_str().unwrap(), "--url", &url])
+            .env_clear()
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}");
+    stdout
 }
 
 /// `doctor --probe` reads the quota of each provider of the chain that
@@ -512,6 +518,34 @@ async fn the_status_page_shows_a_balance_and_an_unreadable_quota_escaped() {
         "{named}"
     );
     assert!(!html.contains("<img"), "no markup from a provider's answer");
+}
+
+/// A provider whose key is not set is never read: its quota says why,
+/// in `/v1/status`, `clawgate status` and the page, rather than "not read
+/// yet" for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_without_a_key_says_why_it_is_not_read() {
+    let (kimi, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut keyless = kimi_provider(&kimi, json!(true));
+    keyless["apiKey"] = json!("${CLAWGATE_TEST_UNSET_KIMI_KEY}");
+    let mut config = config(provider(&backup), &backup);
+    config["models"]["providers"]["keyless"] = keyless;
+    let gw = gateway(config).await;
+    assert_eq!(gw.chat(ask()).await.status(), 200);
+    let shown = gw.status().await;
+    assert_eq!(
+        shown["quotas"]["keyless"]["problem"], "no key: ${CLAWGATE_TEST_UNSET_KIMI_KEY} is not set",
+        "{shown:#}"
+    );
+    assert_eq!(quota_reads(&kimi, "/v1/usages"), 0);
+    let printed = clawgate_status(&gw).await;
+    assert!(
+        printed.contains("unread: no key: ${CLAWGATE_TEST_UNSET_KIMI_KEY} is not set"),
+        "{printed}"
+    );
+    let page = gw.page().await;
+    assert!(!page.contains("not read yet"), "{page}");
+    assert!(page.contains("no key: ${CLAWGATE_TEST_UNSET_KIMI_KEY} is not set"));
 }
 
 #[tokio::test]

@@ -272,7 +272,7 @@ impl Quotas {
                     balance,
                     exhausted: exhausted.is_some(),
                     skipped_until: exhausted.and_then(|e| e.until).map(httpdate::fmt_http_date),
-                    problem: entry.problem.clone(),
+                    problem: entry.problem.clone().or_else(|| without_key(provider)),
                 };
                 Some((provider.id.clone(), status))
             })
@@ -488,6 +488,16 @@ impl WindowStatus {
                 .and_then(|at| at.duration_since(now).ok())
                 .map(|d| d.as_secs()),
         }
+    }
+}
+
+/// Why `provider`'s quota is never read, when it has no key to read it
+/// with: it would otherwise show as not read yet, for ever.
+fn without_key(provider: &Provider) -> Option<String> {
+    match &provider.api_key {
+        ApiKey::Set(_) => None,
+        ApiKey::Missing { var } => Some(format!("no key: ${{{var}}} is not set")),
+        ApiKey::None => Some("no key: the provider has no apiKey".into()),
     }
 }
 
