@@ -11,6 +11,7 @@
 #
 #   bash tests/status_page/run.sh target/debug
 set -euo pipefail
+. "$(dirname "$0")/../real_client/lib.sh"
 bin=$(cd "${1:-target/debug}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 chromium=${CHROMIUM:-$(command -v chromium || true)}
@@ -22,28 +23,12 @@ node_flags=()
 "$node" -e 'if (typeof WebSocket !== "function") process.exit(1)' 2>/dev/null || node_flags=(--experimental-websocket)
 
 work=$(mktemp -d)
-pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  kill_started
   rm -rf "$work"
 }
 trap cleanup EXIT
 screenshot=${STATUS_PAGE_SCREENSHOT:-$work/status-page.png}
-
-start() {
-  local log=$1; shift
-  "$@" >"$log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
-  url=
-  for _ in $(seq 1 200); do
-    url=$(grep -o 'listening on http://[^ ]*' "$log" | head -n1 | sed 's/listening on //' || true)
-    [ -n "$url" ] && return
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "status_page: $1 did not start:" >&2; cat "$log" >&2; exit 1
-}
 
 token=status-page-token-7f3a
 start "$work/flaky.log" "$bin/clawgate-mock" --fail-status 503 --fail-times 3 \
