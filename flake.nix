@@ -33,8 +33,16 @@
           inherit (pkgs) lib;
           craneLib = crane.mkLib pkgs;
           # The LLVM rustc was built with, for the profile's tools; nixpkgs
-          # builds rustc's profiler runtime for Linux only.
-          llvm = if pkgs.stdenv.hostPlatform.isLinux then pkgs.buildPackages.rustc.llvmPackages.llvm else null;
+          # builds rustc's profiler runtime for Linux only, and the training
+          # runs the instrumented gateway, so a cross build is built plainly.
+          llvm =
+            let
+              inherit (pkgs.stdenv) hostPlatform buildPlatform;
+            in
+            if hostPlatform.isLinux && buildPlatform.canExecute hostPlatform then
+              pkgs.buildPackages.rustc.llvmPackages.llvm
+            else
+              null;
         };
       packageFor = pkgs: self.packages.${pkgs.stdenv.hostPlatform.system}.default;
 

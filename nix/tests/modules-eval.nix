@@ -129,6 +129,20 @@ let
   accepted = settings: written (homeWith { inherit settings; });
 
   package = flake.packages.x86_64-linux.default;
+  # aarch64-linux built on x86_64-linux.
+  crossPkgs =
+    let
+      native = stubs.nixpkgs.legacyPackages.aarch64-linux;
+    in
+    native
+    // {
+      stdenv = native.stdenv // {
+        buildPlatform = {
+          system = "x86_64-linux";
+          canExecute = platform: platform.system == "x86_64-linux";
+        };
+      };
+    };
   exe = "${package}/bin/clawgate";
 
   # The entry the binary's `clawgate openclaw provider` prints for the
@@ -392,12 +406,14 @@ let
         }
     )
     {
-      name = "flake: the package is optimised by profile on Linux (benches/pgo.sh, the llvm-profdata of rustc's LLVM), plainly built on darwin";
+      name = "flake: the package is optimised by profile on Linux (benches/pgo.sh, the llvm-profdata of rustc's LLVM), plainly built on darwin and across machines";
       ok =
         builtins.match ".*LLVM_PROFDATA=/nix/store/[a-z0-9]+-llvm/bin/llvm-profdata.*" package.preBuild != null
         && lib.hasInfix "\nprofile=$(bash benches/pgo.sh)\n" package.preBuild
         && lib.hasInfix "-Cprofile-use=$profile" package.preBuild
         && flake.packages.aarch64-darwin.default.preBuild == ""
+        # A cross build (through the overlay) cannot run its training.
+        && (flake.overlays.default crossPkgs crossPkgs).clawgate.preBuild == ""
         && (
           if builtins ? readFileType then
             builtins.pathExists "${package.src}/benches/pgo.sh"

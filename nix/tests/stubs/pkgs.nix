@@ -53,6 +53,11 @@ let
     inherit system isDarwin;
     isLinux = !isDarwin;
   };
+  # A native set: the build machine runs what it builds.
+  stdenv.buildPlatform = {
+    inherit system;
+    canExecute = platform: platform.system == system;
+  };
 
   coreutils = package "coreutils" "coreutils";
   jq = package "jq" "jq";
