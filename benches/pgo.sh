@@ -2,39 +2,21 @@
 # The profile the release build is optimised with (profile-guided
 # optimisation): the release build made instrumented, in a target directory
 # of its own, its gateway sent what its users send (benches/train.rs), and
-# its counts merged into one file, whose path is printed last. Build with
-# it, as the Nix package does on Linux:
+# its counts merged into one file, named by its content, whose path is
+# printed last. Build with it, as the Nix package does on Linux:
 #
 #   RUSTFLAGS="-Cprofile-use=$(benches/pgo.sh)" cargo build --release
 #
-# The instrumented build is that same command's (the same packages and
-# features), so that every function's counts find it: the training
+# The instrumented build is that same command's (the same packages,
+# features and ambient RUSTFLAGS, which the final build must keep before
+# -Cprofile-use), so that every function's counts find it: the training
 # program, built with the dev-dependencies, runs it rather than its own.
 # What the profile saves is in docs/performance.md. llvm-profdata must
-# come from the LLVM rustc was built with: $LLVM_PROFDATA, else the first of
-# llvm-profdata-N, /usr/lib/llvm-N/bin/llvm-profdata, rustup's llvm-tools
-# and llvm-profdata that reports LLVM N, rustc's LLVM major version.
+# come from the LLVM rustc was built with (benches/llvm-profdata.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-major=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
-host=$(rustc -vV | sed -n 's/^host: //p')
-profdata=${LLVM_PROFDATA:-}
-if [ -z "$profdata" ]; then
-  for candidate in "llvm-profdata-$major" "/usr/lib/llvm-$major/bin/llvm-profdata" \
-    "$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata" llvm-profdata; do
-    if command -v "$candidate" >/dev/null 2>&1 &&
-      "$candidate" --version 2>/dev/null | grep -q "LLVM version $major\."; then
-      profdata=$(command -v "$candidate")
-      break
-    fi
-  done
-fi
-if [ -z "$profdata" ]; then
-  echo "benches/pgo.sh: no llvm-profdata of LLVM $major, the LLVM of rustc: install llvm-$major" \
-    "(Debian), or run 'rustup component add llvm-tools', or set LLVM_PROFDATA" >&2
-  exit 1
-fi
+profdata=$(bash benches/llvm-profdata.sh)
 
 target=$(realpath -m "${CARGO_TARGET_DIR:-target}")/pgo
 rm -rf "$target/raw"
@@ -54,5 +36,10 @@ if [ ! -e "${counts[0]}" ]; then
   echo "benches/pgo.sh: the training run's gateway wrote no counts into $target/raw" >&2
   exit 1
 fi
-"$profdata" merge --output "$target/clawgate.profdata" "${counts[@]}" >&2
-echo "$target/clawgate.profdata"
+# Named by its content: cargo builds again what a changed -Cprofile-use
+# flag builds, and would not notice new counts under an old name.
+"$profdata" merge --output "$target/merged.profdata" "${counts[@]}" >&2
+profile="$target/clawgate-$(sha256sum "$target/merged.profdata" | cut -c1-16).profdata"
+rm -f "$target"/clawgate-*.profdata
+mv "$target/merged.profdata" "$profile"
+echo "$profile"

@@ -20,6 +20,7 @@ let
       ../deny.toml
       # The release build's training run (benches/train.rs is a Cargo source).
       ../benches/pgo.sh
+      ../benches/llvm-profdata.sh
       # Test data: the user's reference configs and the example configs.
       ../tests/fixtures
       (lib.fileset.fileFilter (file: file.hasExt "json5") ../examples)

@@ -405,7 +405,15 @@ let
             && lib.hasInfix "src = testSrc;" (builtins.readFile ../package.nix);
         }
     )
-    {
+    (
+      let
+        # What the package's build runs.
+        scripts = [
+          "pgo.sh"
+          "llvm-profdata.sh"
+        ];
+      in
+      {
       name = "flake: the package is optimised by profile on Linux (benches/pgo.sh, the llvm-profdata of rustc's LLVM), plainly built on darwin and across machines";
       ok =
         builtins.match ".*LLVM_PROFDATA=/nix/store/[a-z0-9]+-llvm/bin/llvm-profdata.*" package.preBuild != null
@@ -416,11 +424,12 @@ let
         && (flake.overlays.default crossPkgs crossPkgs).clawgate.preBuild == ""
         && (
           if builtins ? readFileType then
-            builtins.pathExists "${package.src}/benches/pgo.sh"
+            builtins.all (script: builtins.pathExists "${package.src}/benches/${script}") scripts
           else
-            lib.hasInfix "../benches/pgo.sh\n" (builtins.readFile ../package.nix)
+            builtins.all (script: lib.hasInfix "../benches/${script}\n" (builtins.readFile ../package.nix)) scripts
         );
-    }
+      }
+    )
     {
       name = "flake: homeModules, with homeManagerModules kept as an alias; importing both declares the options once";
       ok =
