@@ -1449,9 +1449,9 @@ async fn doctor_runs_every_check_and_reports_each_problem_once() {
             "FAIL config {} is readable by group or others (mode 644); run chmod 600 on it (it holds secrets)",
             path.display()
         ),
-        "warn config: models.providers.backup.apiKey: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${BACKUP_API_KEY}\" here",
+        "warn config: models.providers.backup.apiKey: a secret written in the config file; write \"${BACKUP_API_KEY}\" here, and its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), chmod 600",
         // The backup has its key: serve would start and skip the primary.
-        "warn provider primary (in the chain): MOCK_KEY is not set; requests skip it until it is; export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile=",
+        "warn provider primary (in the chain): MOCK_KEY is not set; requests skip it until it is; export it, or put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)",
         "ok   provider backup (in the chain): key set",
         "ok   127.0.0.1:0 is free",
         "checks: ",

@@ -117,7 +117,7 @@ fn a_pool_member_without_its_key_is_named_as_the_pools() {
     assert_eq!(
         loaded.warnings,
         [
-            "models.providers.moonshot-b.apiKey: environment variable MOONSHOT_B_API_KEY is not set; moonshot-b/kimi-k2.6, of the primary's pool, is skipped (its sessions are placed on the pool's other members) until it is set: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot-b/kimi-k2.6 out of agents.defaults.model"
+            "models.providers.moonshot-b.apiKey: environment variable MOONSHOT_B_API_KEY is not set; moonshot-b/kimi-k2.6, of the primary's pool, is skipped (its sessions are placed on the pool's other members) until it is set: export it, put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot-b/kimi-k2.6 out of agents.defaults.model"
         ]
     );
 }
@@ -129,8 +129,8 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
     assert_eq!(
         errors,
         [
-            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 needs it: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model",
-            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; chain target openrouter/auto needs it: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model",
+            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 needs it: export it, put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model",
+            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; chain target openrouter/auto needs it: export it, put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model",
         ]
     );
     // With only the fallback's key, clawgate starts and says what it skips.
@@ -138,7 +138,7 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
     assert_eq!(
         partial.warnings,
         [
-            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 is skipped (its requests fall over to openrouter/auto) until it is set: export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model"
+            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 is skipped (its requests fall over to openrouter/auto) until it is set: export it, put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model"
         ]
     );
     // With only the primary's key, the fallback is what is skipped, and
@@ -147,7 +147,7 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
     assert_eq!(
         partial.warnings,
         [
-            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; fallback openrouter/auto is skipped until it is set (a request whose earlier targets fail then fails): export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model"
+            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; fallback openrouter/auto is skipped until it is set (a request whose earlier targets fail then fails): export it, put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model"
         ]
     );
     let loaded = load(
@@ -513,7 +513,7 @@ fn a_non_loopback_bind_needs_a_token() {
     assert_eq!(
         errors,
         [
-            "gateway.auth.token: environment variable TOKEN is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile="
+            "gateway.auth.token: environment variable TOKEN is not set: export it, or put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)"
         ]
     );
 }
@@ -893,6 +893,92 @@ fn keys_left_unsubstituted_or_empty_unknown_input_kinds_and_a_default_alias_are_
     );
 }
 
+/// A variable named but not quite (a `${` never closed, text beside the
+/// `${NAME}`, a shell's `$NAME}`, the name alone) is refused where it is
+/// written, saying how to write it, and never sent as the key; the name
+/// in the message is not masked as a secret. A token from a variable set
+/// but empty is as missing as one unset, and said so.
+#[test]
+fn a_variable_named_but_not_quite_is_refused_saying_how_to_write_it() {
+    let env = [
+        ("KIMI_API_KEY", "sk-kimi-0123456789abcdef"),
+        ("CLAWGATE_TOKEN", ""),
+    ];
+    // A provider `kimi` with `member`.
+    let with = |member: String| {
+        format!(
+            "{{models: {{mode: 'replace', providers: {{kimi: {{baseUrl: 'http://127.0.0.1:9/v1', {member}, models: [{{id: 'm'}}]}}}}}}, agents: {{defaults: {{model: {{primary: 'kimi/m'}}}}}}}}"
+        )
+    };
+    let provider = |key: &str| with(format!("apiKey: '{key}'"));
+    let at = "models.providers.kimi.apiKey";
+    for (key, said) in [
+        (
+            "${KIMI_API_KEY",
+            r#"its `${` is never closed: write "${KIMI_API_KEY}""#,
+        ),
+        (
+            "${KIMI_API_KEY}}",
+            r#"write "${KIMI_API_KEY}" alone: the text beside it would be sent as part of the key"#,
+        ),
+        (
+            "Bearer ${KIMI_API_KEY}",
+            r#"clawgate sends `Bearer` (or the header its API takes) itself: write "${KIMI_API_KEY}" alone"#,
+        ),
+        (
+            "$KIMI_API_KEY}",
+            r#"a shell variable, which the config does not substitute: write "${KIMI_API_KEY}""#,
+        ),
+        (
+            "KIMI_API_KEY",
+            r#"the name of a variable, not a key: write "${KIMI_API_KEY}" to use its value"#,
+        ),
+        (
+            "{KIMI_API_KEY}",
+            r#"the name of a variable, not a key: write "${KIMI_API_KEY}" to use its value"#,
+        ),
+    ] {
+        let errors = errors_of(&provider(key), &env);
+        assert_eq!(errors, [format!("{at}: {said}")], "{key}");
+    }
+    // Keys that are keys, and `$${` written on purpose, pass.
+    for key in [
+        "sk-kimi-0123456789abcdef",
+        "EMPTY",
+        "${KIMI_API_KEY}",
+        "$${NOT_A_VAR}",
+    ] {
+        assert!(load(&provider(key), &env).is_ok(), "{key}");
+    }
+    // A header may hold a variable among other text; not a `${` left open.
+    let header = |value: &str| with(format!("headers: {{'X-Api-Key': '{value}'}}"));
+    assert!(load(&header("Bearer ${KIMI_API_KEY}"), &env).is_ok());
+    let errors = errors_of(&header("Bearer ${KIMI_API_KEY"), &env);
+    assert_eq!(
+        errors,
+        [
+            r#"models.providers.kimi.headers.X-Api-Key: its `${` is never closed: write "${KIMI_API_KEY}""#
+        ]
+    );
+    // The built-in chain's keys are all set, so the token's is the one error.
+    let env = [ALL_KEYS.as_slice(), &env].concat();
+    let errors = errors_of("{gateway: {auth: {token: '${CLAWGATE_TOKEN'}}}", &env);
+    assert_eq!(
+        errors,
+        [r#"gateway.auth.token: its `${` is never closed: write "${CLAWGATE_TOKEN}""#]
+    );
+    let errors = errors_of(
+        "{gateway: {bind: '0.0.0.0', auth: {token: '${CLAWGATE_TOKEN}'}}}",
+        &env,
+    );
+    assert_eq!(
+        errors,
+        [
+            "gateway.auth.token: environment variable CLAWGATE_TOKEN is set but empty: give it its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)"
+        ]
+    );
+}
+
 #[test]
 fn errors_never_echo_a_substituted_secret() {
     let secret = "sk-echo-me-not-0123456789";
@@ -1197,9 +1283,9 @@ fn literal_secrets_are_warned_about_with_the_variable_to_use() {
     );
     let warnings = loaded.warnings.join("\n");
     for expected in [
-        "models.providers.moonshot.apiKey: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${MOONSHOT_API_KEY}\" here",
-        "models.providers.my-llm.apiKey: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${MY_LLM_API_KEY}\" here",
-        "gateway.auth.token: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${CLAWGATE_TOKEN}\" here",
+        "models.providers.moonshot.apiKey: a secret written in the config file; write \"${MOONSHOT_API_KEY}\" here, and its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), chmod 600",
+        "models.providers.my-llm.apiKey: a secret written in the config file; write \"${MY_LLM_API_KEY}\" here, and its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), chmod 600",
+        "gateway.auth.token: a secret written in the config file; write \"${CLAWGATE_TOKEN}\" here, and its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), chmod 600",
     ] {
         assert!(
             warnings.contains(expected),

@@ -743,12 +743,12 @@ async fn bad_ledger_store_values_are_refused_without_showing_the_password() {
     assert!(!output.status.success(), "{text}");
     assert!(
         text.contains(
-            "FAIL serve refuses to start: ledger.store: environment variable CLAWGATE_LEDGER_URL is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile="
+            "FAIL serve refuses to start: ledger.store: environment variable CLAWGATE_LEDGER_URL is not set: export it, or put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)"
         ),
         "{text}"
     );
     assert!(TROUBLESHOOTING.contains(
-        "FAIL serve refuses to start: ledger.store: environment variable CLAWGATE_LEDGER_URL is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile="
+        "FAIL serve refuses to start: ledger.store: environment variable CLAWGATE_LEDGER_URL is not set: export it, or put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)"
     ));
     assert!(!text.contains("hunter2"), "{text}");
 }

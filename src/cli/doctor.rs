@@ -248,8 +248,9 @@ fn check_keys(config: &Config, report: &mut Report) {
                 report.check(
                     mark,
                     format!(
-                        "provider {} ({role}): {var} is not set{skipped}; export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile=",
-                        provider.id
+                        "provider {} ({role}): {var} is not set{skipped}; export it, or put it in {}",
+                        provider.id,
+                        config::ENV_FILES
                     ),
                 );
             }

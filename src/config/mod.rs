@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 
 pub use env::substitute;
 pub use secret::Secret;
-pub use validate::{PLACEHOLDER, openclaws_port, placeholder as placeholder_key};
+pub use validate::{ENV_FILES, PLACEHOLDER, openclaws_port, placeholder as placeholder_key};
 
 // What a config's `${VAR}` are read from, which `load` takes.
 pub use crate::ops::env::{EnvFileError, Environment};

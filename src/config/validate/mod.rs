@@ -369,11 +369,20 @@ pub(super) fn validate(
     }
     let openclaws_token = set_aside_openclaws_gateway(&mut user, &mut v);
 
+    for (path, value, place) in secret_places(&user) {
+        let whole = !matches!(place, Secret::Header { .. });
+        if let Some(mistake) = value
+            .as_str()
+            .and_then(|text| reference_mistake(text, whole))
+        {
+            v.error(path, mistake);
+        }
+    }
     let env_block = env_block(&user);
     let mut literal = literal_secret_paths(&user, &env_block);
     for (path, var) in &literal {
         v.warnings.push(format!(
-            "{path}: a secret written in the config file; put it in an env file (chmod 600, passed with --env-file) and write \"${{{var}}}\" here"
+            "{path}: a secret written in the config file; write \"${{{var}}}\" here, and its value in {ENV_FILES}, chmod 600"
         ));
     }
     let env_section = user.get("env").cloned();
@@ -505,7 +514,8 @@ pub(super) fn validate(
     }
     if secrets == Secrets::Required {
         for var in (vars.missing.iter()).filter(|m| !m.path.starts_with("models.providers.")) {
-            v.error(&var.path, not_set(&var.var));
+            let empty = lookup(&var.var).is_some();
+            v.error(&var.path, not_set(&var.var, empty));
         }
     }
 
@@ -643,7 +653,10 @@ fn literal_secret_paths(
         let Value::String(written) = value else {
             continue;
         };
-        if written.is_empty() || written.contains("${") {
+        if written.is_empty()
+            || written.contains("${")
+            || reference_mistake(written, true).is_some()
+        {
             continue;
         }
         let var = match place {
@@ -687,9 +700,64 @@ fn literal_secrets(document: &Value) -> Vec<String> {
         .filter_map(|(_, value, place)| {
             let text = value.as_str()?;
             let digest = matches!(place, Secret::ClientKey) && text.starts_with("sha256:");
-            (!digest && !unresolved(text)).then(|| text.to_string())
+            // A variable's name written in place of `${NAME}` is refused,
+            // naming it: it is no secret.
+            let name = reference_mistake(text, true).is_some();
+            (!digest && !unresolved(text) && !name).then(|| text.to_string())
         })
         .collect()
+}
+
+/// What is wrong with how `written`, a secret as the file writes it,
+/// names its variable, when it means to and does not: a `${` never
+/// closed or around no variable's name; and for a value that is the
+/// secret whole (a key or token, not a header), a shell's `$NAME`, the
+/// variable's bare name, or text beside its `${NAME}`, which would go out
+/// as part of the key.
+fn reference_mistake(written: &str, whole: bool) -> Option<String> {
+    use crate::ops::env::is_env_name;
+    // `$${` is a `${` written on purpose.
+    let opened = written.match_indices("${").map(|(at, _)| at);
+    for at in opened.filter(|&at| !written[..at].ends_with('$')) {
+        let rest = &written[at + 2..];
+        match rest.split_once('}') {
+            Some((name, _)) if is_env_name(name, false) => {}
+            Some(_) => return Some("holds a `${...}` that is not substituted: write ${NAME}, NAME in capitals, digits and `_` (no spaces, no default)".into()),
+            None => {
+                let name = rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next();
+                let name = name.filter(|name| is_env_name(name, false)).unwrap_or("NAME");
+                return Some(format!("its `${{` is never closed: write \"${{{name}}}\""));
+            }
+        }
+    }
+    if !whole || written.contains("$${") {
+        return None;
+    }
+    if let Some(at) = written.find("${") {
+        let name = written[at + 2..].split('}').next().unwrap_or_default();
+        let alone = format!("${{{name}}}");
+        return (written != alone).then(|| match written.strip_suffix(&alone) {
+            Some(before) if before.trim().eq_ignore_ascii_case("bearer") => format!(
+                "clawgate sends `Bearer` (or the header its API takes) itself: write \"{alone}\" alone"
+            ),
+            _ => format!("write \"{alone}\" alone: the text beside it would be sent as part of the key"),
+        });
+    }
+    let name = written.strip_prefix('$').unwrap_or(written);
+    let (name, braced) = match name.strip_prefix('{') {
+        Some(inner) => (inner.strip_suffix('}').unwrap_or(inner), true),
+        None => (name.strip_suffix('}').unwrap_or(name), false),
+    };
+    if written.starts_with('$') && is_env_name(name, true) {
+        return Some(format!(
+            "a shell variable, which the config does not substitute: write \"${{{name}}}\""
+        ));
+    }
+    // A key is no word of capitals joined by `_`; a variable's name is.
+    let variable = is_env_name(name, false) && name.contains('_') && !name.starts_with('_');
+    (variable && (braced || name.len() == written.len())).then(|| {
+        format!("the name of a variable, not a key: write \"${{{name}}}\" to use its value")
+    })
 }
 
 /// The config's own `env` block: string values at its top level and in
@@ -770,11 +838,20 @@ fn file_indices(written: &[Option<Value>], merged: &[Value]) -> Vec<Option<usize
         .collect()
 }
 
-/// What a `${name}` that the environment does not define is told.
-pub(super) fn not_set(name: &str) -> String {
-    format!(
-        "environment variable {name} is not set: export it, put it in an env file passed with --env-file, or in the service's EnvironmentFile="
-    )
+/// Where a secret's variable is set, as every message says it.
+pub const ENV_FILES: &str = "~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)";
+
+/// What a `${name}` that the environment does not define, or defines
+/// `empty`, is told.
+pub(super) fn not_set(name: &str, empty: bool) -> String {
+    match empty {
+        true => format!(
+            "environment variable {name} is set but empty: give it its value in {ENV_FILES}"
+        ),
+        false => {
+            format!("environment variable {name} is not set: export it, or put it in {ENV_FILES}")
+        }
+    }
 }
 
 /// A `${VAR}` found in a string, with the path of the string and the
@@ -813,9 +890,11 @@ impl Vars {
                 var: var.to_string(),
                 value: value.to_string(),
             };
-            // A provider's key from a variable set but empty is as good
-            // as unset: the key is missing (said so where it is named).
-            let key = path.ends_with(".apiKey");
+            // A key or token from a variable set but empty is as good as
+            // unset: it is missing (said so where it is named).
+            let key = path.ends_with(".apiKey")
+                || path == "gateway.auth.token"
+                || (path.starts_with("gateway.clients.") && path.ends_with(".key"));
             let recording = |name: &str| {
                 let value = lookup(name).filter(|value| !(key && value.is_empty()));
                 self.used.extend(value.map(|value| var(name, value)));

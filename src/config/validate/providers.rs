@@ -49,7 +49,7 @@ pub(super) fn provider(
     let in_place = |text: &str| text.split('?').next().is_some_and(|at| at.contains("${"));
     let unset = (vars.unset(&url_path))
         .filter(|_| raw.base_url.as_deref().is_some_and(in_place))
-        .map(super::not_set);
+        .map(|var| super::not_set(var, false));
     let base_url = (unset.map_or(Ok(()), Err))
         .and_then(|()| raw.base_url.as_deref().ok_or("required".into()))
         .and_then(|text| {
@@ -85,27 +85,6 @@ pub(super) fn provider(
         (_, Some(var)) => ApiKey::Missing {
             var: var.to_string(),
         },
-        // A `${...}` left as written (a name in lower case, with spaces,
-        // or a shell default) would go out as the key itself; `$${NAME}`
-        // is the one written on purpose.
-        (Some(key), None) if unsubstituted(&key) => {
-            v.error(
-                &key_path,
-                "holds a `${...}` that is not substituted: write ${NAME}, NAME in capitals, digits and `_` (no spaces, no default)",
-            );
-            ApiKey::None
-        }
-        // A shell's `$NAME`, which the config does not substitute.
-        (Some(key), None) if shell_variable(&key) && !vars.substituted(&key_path) => {
-            v.error(
-                &key_path,
-                format!(
-                    "a shell variable, which the config does not substitute: write \"${{{}}}\"",
-                    &key[1..]
-                ),
-            );
-            ApiKey::None
-        }
         (Some(key), None) if !key.is_empty() => {
             if let Some(marker) = placeholder(&key) {
                 v.warnings.push(format!(
@@ -455,23 +434,6 @@ pub fn self_loops(
             ),
         })
         .collect()
-}
-
-/// Whether `text` is a shell variable, `$NAME` (`$name` too), and
-/// nothing else.
-fn shell_variable(text: &str) -> bool {
-    (text.strip_prefix('$')).is_some_and(|name| crate::ops::env::is_env_name(name, true))
-}
-
-/// Whether `text` holds a `${...}` that substitution leaves as written
-/// because it names no variable (`${my_key}`, `${ KEY }`, `${KEY:-x}`).
-fn unsubstituted(text: &str) -> bool {
-    text.match_indices("${").any(|(at, _)| {
-        let body = text[at + 2..]
-            .split_once('}')
-            .map_or(&text[at + 2..], |(name, _)| name);
-        !crate::ops::env::is_env_name(body, false)
-    })
 }
 
 #[cfg(test)]

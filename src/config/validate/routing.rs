@@ -8,7 +8,7 @@ use super::super::raw::{RawAgentDefaults, RawChain, RawPlace};
 use super::super::{
     ApiKey, MAX_POOL, ModelRef, Pool, Provider, Routing, Secrets, models_of, normalize_ref, suggest,
 };
-use super::{Validator, Vars};
+use super::{ENV_FILES, Validator, Vars};
 use crate::catalog;
 
 /// Fields a model's `params` may not set: the gateway decides them.
@@ -399,7 +399,7 @@ pub(super) fn check_keys_of_chain(
         }
         let targets = targets.join(", ");
         let how = format!(
-            "export it, put it in an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take {targets} out of agents.defaults.model"
+            "export it, put it in {ENV_FILES}, or take {targets} out of agents.defaults.model"
         );
         if servable.is_empty() {
             v.error(
