@@ -1474,6 +1474,35 @@ async fn doctor_runs_every_check_and_reports_each_problem_once() {
     assert_contains(&stdout, "warn keys, port and probes not checked");
 }
 
+/// An env file with a line that cannot be read is a failure naming that
+/// line; the checks after it see the variables its other lines set, so a
+/// key that is there is not reported as missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reads_the_good_lines_of_an_env_file_with_a_bad_one() {
+    let files = Files::new();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = env_keyed_config(&primary, &backup);
+    config["gateway"] = json!({"port": 0});
+    let path = files.config(&config);
+    let env = files.write(
+        "secrets.env",
+        "export OTHER_KEY=sk-other-0123456789\nMOCK_KEY=sk-mock-0123456789\n",
+        0o600,
+    );
+    let output = run(
+        &["doctor", "--config", s(&path), "--env-file", s(&env)],
+        &[],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_contains(
+        &stdout,
+        "secrets.env:1: invalid variable name: `export` is shell syntax",
+    );
+    assert_contains(&stdout, "ok   provider primary (in the chain): key set");
+    assert!(!stdout.contains("MOCK_KEY is not set"), "{stdout}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_probe_contacts_each_target_and_classifies_failures() {
     let files = Files::new();

@@ -71,13 +71,18 @@ impl Environment {
     /// they do when a user exports a variable before a manual run. Within
     /// the file, a name's last assignment wins, as under systemd's
     /// `EnvironmentFile=`, which reads the same file for the service.
+    ///
+    /// The lines that can be read are added even when others cannot:
+    /// the error names those, and what goes on after it (`doctor`'s
+    /// other checks) sees the variables the file does set.
     pub fn load_env_file(&mut self, path: &Path) -> Result<(), EnvFileError> {
         let text = read_bounded(path)?;
-        let file: HashMap<String, String> = parse_env_file(&text, path)?.into_iter().collect();
+        let (pairs, bad) = parse_env_file(&text, path);
+        let file: HashMap<String, String> = pairs.into_iter().collect();
         for (name, value) in file {
             self.vars.entry(name).or_insert(value);
         }
-        Ok(())
+        bad.map_or(Ok(()), Err)
     }
 }
 
@@ -140,17 +145,19 @@ fn each_line(path: &str, lines: &[(usize, String)]) -> String {
 /// Parses the subset of systemd's `EnvironmentFile=` syntax that people
 /// write: `NAME=value` lines, `#` and `;` comments, blank lines, single- or
 /// double-quoted values and lines continued with a trailing backslash.
-/// Errors name `path` and each line that cannot be read.
-fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvFileError> {
+/// The pairs of the lines that can be read, and the error naming `path`
+/// and each line that cannot.
+fn parse_env_file(text: &str, path: &Path) -> (Vec<(String, String)>, Option<EnvFileError>) {
+    let (mut pairs, mut bad) = (Vec::new(), Vec::new());
     // Windows editors write one; systemd reads it as part of the first
     // name, which the service then does not get.
-    if text.starts_with('\u{feff}') {
-        return Err(EnvFileError::Syntax {
-            path: path.display().to_string(),
-            lines: vec![(1, "the file starts with a byte-order mark (a Windows editor's), which systemd's EnvironmentFile= reads as part of the first name, so the service would not get that variable; save the file without one (UTF-8 without BOM)".into())],
-        });
-    }
-    let (mut pairs, mut bad) = (Vec::new(), Vec::new());
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(after) => {
+            bad.push((1, "the file starts with a byte-order mark (a Windows editor's), which systemd's EnvironmentFile= reads as part of the first name, so the service would not get that variable; save the file without one (UTF-8 without BOM)".into()));
+            after
+        }
+        None => text,
+    };
     let mut lines = text.lines().enumerate();
     while let Some((index, first)) = lines.next() {
         let mut line = first.to_string();
@@ -186,13 +193,11 @@ fn parse_env_file(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvF
         }
         pairs.push((name.to_string(), unquote(value.trim())));
     }
-    match bad.is_empty() {
-        true => Ok(pairs),
-        false => Err(EnvFileError::Syntax {
-            path: path.display().to_string(),
-            lines: bad,
-        }),
-    }
+    let error = (!bad.is_empty()).then(|| EnvFileError::Syntax {
+        path: path.display().to_string(),
+        lines: bad,
+    });
+    (pairs, error)
 }
 
 /// Why `name` (what came before the first `=`) is no variable name, without
@@ -273,8 +278,30 @@ pub fn is_env_name(name: &str, allow_lower: bool) -> bool {
 mod tests {
     use super::*;
 
+    /// The file's pairs, or its error when a line cannot be read.
+    fn parsed(text: &str, path: &Path) -> Result<Vec<(String, String)>, EnvFileError> {
+        match parse_env_file(text, path) {
+            (pairs, None) => Ok(pairs),
+            (_, Some(error)) => Err(error),
+        }
+    }
+
+    /// A line that cannot be read leaves the others read: the error
+    /// names it, and the variables the file does set are added.
+    #[test]
+    fn the_lines_that_can_be_read_are_kept_beside_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.env");
+        std::fs::write(&path, "export MOONSHOT_API_KEY=a\nOPENROUTER_API_KEY=b\n").unwrap();
+        let mut env = Environment::from_pairs([("X", "1")]);
+        let error = env.load_env_file(&path).unwrap_err().to_string();
+        assert!(error.ends_with("secrets.env:1: invalid variable name: `export` is shell syntax, not env-file syntax; write NAME=value without it"), "{error}");
+        assert_eq!(env.get("OPENROUTER_API_KEY"), Some("b"));
+        assert_eq!(env.get("MOONSHOT_API_KEY"), None);
+    }
+
     fn check_file(text: &str, expected: &[(&str, &str)]) {
-        let got = parse_env_file(text, Path::new("")).unwrap();
+        let got = parsed(text, Path::new("")).unwrap();
         let got: Vec<(&str, &str)> = got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(got, expected, "text {text:?}");
     }
@@ -293,14 +320,14 @@ mod tests {
     #[test]
     fn a_byte_order_mark_is_named() {
         // At the start, as systemd would not read the first name.
-        let err = parse_env_file("\u{feff}A=1\r\nB=2\n", Path::new("")).unwrap_err();
+        let err = parsed("\u{feff}A=1\r\nB=2\n", Path::new("")).unwrap_err();
         assert!(
             err.to_string()
                 .contains(":1: the file starts with a byte-order mark"),
             "{err}"
         );
         // Elsewhere it is no part of a name.
-        let err = parse_env_file("A=1\n\u{feff}B=2\n", Path::new("")).unwrap_err();
+        let err = parsed("A=1\n\u{feff}B=2\n", Path::new("")).unwrap_err();
         assert!(
             err.to_string().contains(":2: invalid variable name"),
             "{err}"
@@ -309,7 +336,7 @@ mod tests {
 
     #[test]
     fn env_file_errors_name_the_line() {
-        let error_of = |text| parse_env_file(text, Path::new("")).unwrap_err().to_string();
+        let error_of = |text| parsed(text, Path::new("")).unwrap_err().to_string();
         let plain = error_of("A=1\nnot a pair\n");
         assert!(plain.ends_with(":2: expected NAME=value"), "{plain}");
         // A YAML-like line is named by its name, its value never shown.
@@ -322,7 +349,7 @@ mod tests {
         assert_eq!(lines.len(), 2, "{both}");
         assert!(lines[0].ends_with(":1: expected NAME=value; \"A\" is followed by ':', not `=`"));
         assert!(lines[1].ends_with(":3: expected NAME=value"), "{both}");
-        let err = parse_env_file("1A=2", Path::new("")).unwrap_err();
+        let err = parsed("1A=2", Path::new("")).unwrap_err();
         assert!(err.to_string().contains("invalid variable name"), "{err}");
     }
 
@@ -359,7 +386,7 @@ mod tests {
                 ":1: invalid variable name before `=`; expected NAME=value (a name is letters, digits and `_`, not starting with a digit)",
             ),
         ] {
-            let err = parse_env_file(line, Path::new("")).unwrap_err().to_string();
+            let err = parsed(line, Path::new("")).unwrap_err().to_string();
             assert_eq!(err, expected, "{line}");
             assert!(!err.contains("0123456789"), "{err}");
         }
