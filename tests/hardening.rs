@@ -1035,3 +1035,40 @@ async fn no_reload_however_broken_stops_the_gateway_or_prints_a_secret() {
     let logs = served.logs.lock().unwrap().join("\n");
     assert_eq!(leaked(&logs), None, "{logs}");
 }
+
+/// A model named by a string as long as a body is no model: the 404 comes
+/// at once (no suggestion is sought by comparing it with every known
+/// name), and shows only the name's start, on every front end.
+#[tokio::test]
+async fn a_model_name_as_long_as_a_body_is_refused_at_once() {
+    let keys = [
+        ("MOONSHOT_API_KEY", "sk-moonshot"),
+        ("KIMI_API_KEY", "sk-kimi"),
+        ("OPENROUTER_API_KEY", "sk-or"),
+    ];
+    let gw = gateway_with_env(json!({}), &keys).await;
+    let name = "a".repeat(1_000_000);
+    let started = Instant::now();
+    let messages = json!([{"role": "user", "content": "hi"}]);
+    for response in [
+        gw.chat(json!({"model": name, "messages": messages})).await,
+        gw.messages(json!({"model": name, "max_tokens": 8, "messages": messages}))
+            .await,
+        gw.responses(json!({"model": name, "input": "hi"})).await,
+        gw.client()
+            .get(format!("{}/v1/models/{}", gw.url, &name[..60_000]))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(response.status(), 404);
+        let body = response.text().await.unwrap();
+        assert!(body.len() < 2_000, "{} bytes", body.len());
+        assert!(
+            body.contains("… (1000000 bytes)") || body.contains("… (60000 bytes)"),
+            "{body}"
+        );
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}

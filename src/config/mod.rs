@@ -897,6 +897,9 @@ pub struct UnknownModel {
     pub ambiguous: Vec<ModelRef>,
 }
 
+/// The most characters of a model's name an error shows.
+const MAX_SHOWN_NAME: usize = 128;
+
 impl fmt::Display for UnknownModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let [first, rest @ ..] = &self.ambiguous[..]
@@ -963,9 +966,15 @@ impl Config {
 
     /// Why `name`, which [`Config::resolve`] did not resolve, names no model.
     pub fn unknown(&self, name: &str) -> UnknownModel {
+        // A key pasted where a model goes is not echoed, nor more than the
+        // start of a name as long as a body.
+        let scrubbed = self.redactor.scrub(name);
+        let shown = match scrubbed.char_indices().nth(MAX_SHOWN_NAME) {
+            Some((at, _)) => format!("{}… ({} bytes)", &scrubbed[..at], name.len()),
+            None => scrubbed.into_owned(),
+        };
         UnknownModel {
-            // A key pasted where a model goes is not echoed.
-            name: self.redactor.scrub(name).into_owned(),
+            name: shown,
             suggestions: self.suggest(name),
             ambiguous: suggest::refs_with_model_id(&self.providers, name),
         }
