@@ -1046,3 +1046,45 @@ async fn a_key_spelt_across_a_call_s_name_and_id_pieces_reaches_no_chat_client()
         assert!(joined.ends_with("[redacted]"), "{what}: {joined}\n{body}");
     }
 }
+
+/// A provider that echoes its key in another case, percent-encoded or
+/// base64-encoded (alone, or `Bearer <key>` encoded whole) gets none of
+/// those to the client or the log.
+#[tokio::test]
+async fn a_key_echoed_encoded_in_a_refusal_reaches_neither_the_client_nor_the_log() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let (captured, _guard) = Captured::start();
+    let key = "sk-echo/ed+0123456789abcdef==";
+    let forms = [
+        key.to_uppercase(),
+        "sk-echo%2Fed%2B0123456789abcdef%3D%3D".to_string(),
+        STANDARD.encode(key),
+        STANDARD.encode(format!("Bearer {key}")),
+    ];
+    let mock = mock(MockOptions {
+        fail_status: Some(400),
+        fail_type: "invalid_request_error".into(),
+        fail_message: format!("bad key {}", forms.join(" or ")),
+        ..MockOptions::default()
+    })
+    .await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"p": {"baseUrl": mock.base_url(),
+            "apiKey": "${ECHO_KEY}", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "p/m"}}},
+    });
+    let gw = gateway_with_env(config, &[("ECHO_KEY", key)]).await;
+    let response = gw
+        .chat(json!({"messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("bad key [redacted] or [redacted]"), "{text}");
+    let log = serde_json::to_string(&captured.lines()).unwrap();
+    assert!(log.contains("bad key"), "{log}");
+    for form in &forms {
+        assert!(!text.contains(form.as_str()), "{form} in {text}");
+        assert!(!log.contains(form.as_str()), "{form} in the log");
+    }
+}

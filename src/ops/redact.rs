@@ -13,6 +13,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
 pub use super::scrub::REDACTED;
@@ -67,6 +69,9 @@ pub struct Redactor {
     count: usize,
     /// The secrets' search, for texts and relayed bytes.
     scrubber: Scrubber,
+    /// The secrets as a provider may echo them otherwise, for texts only
+    /// ([`encoded_forms`]).
+    encoded: Option<Arc<AhoCorasick>>,
     /// The SHA-256 of the keys known only so (clients written `sha256:`):
     /// a word of a text whose digest is one is a key.
     digests: Arc<[[u8; 32]]>,
@@ -100,9 +105,20 @@ impl Redactor {
             .collect();
         secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
+        let forms = encoded_forms(&secrets);
+        let encoded = (!forms.is_empty()).then(|| {
+            let search = AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .build(&forms)
+                .expect("a handful of short forms always builds");
+            Arc::new(search)
+        });
         Self {
             scrubber: Scrubber::new(secrets.iter().map(|secret| secret.as_bytes())),
             count: secrets.len(),
+            encoded,
             digests: Arc::default(),
         }
     }
@@ -130,6 +146,14 @@ impl Redactor {
             // A key is replaced whole, so what is left is still UTF-8.
             Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
         };
+        let out = match self
+            .encoded
+            .as_ref()
+            .and_then(|search| replaced(search, &out))
+        {
+            Some(cleaned) => Cow::Owned(cleaned),
+            None => out,
+        };
         let out = match scrub_shapes(&out) {
             Some(cleaned) => Cow::Owned(cleaned),
             None => out,
@@ -153,6 +177,66 @@ impl Redactor {
     pub fn url(&self, url: &reqwest::Url) -> String {
         self.provider_text(&without_query(url))
     }
+}
+
+/// Secrets shorter than this have no [`encoded_forms`]: the middle of a
+/// short one's base64 would mangle ordinary words.
+const MIN_ENCODED_LEN: usize = 12;
+
+/// RFC 3986's unreserved characters are the ones a URL leaves as they
+/// are; `urllib`'s `quote` leaves `/` too.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED.remove(b'/');
+
+/// How a provider may echo a secret other than as written, each searched
+/// in any case (so the secret itself in another case too): percent-encoded
+/// (in a URL), and base64-encoded, standard or URL-safe, at each of the
+/// three places it can start in a longer text (`Basic` credentials,
+/// `Bearer <key>` encoded whole): the characters that encode its bytes
+/// alone.
+fn encoded_forms(secrets: &[Box<str>]) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let mut forms = Vec::new();
+    for secret in secrets
+        .iter()
+        .filter(|secret| secret.len() >= MIN_ENCODED_LEN)
+    {
+        forms.push(secret.to_string());
+        for set in [UNRESERVED, UNRESERVED_AND_SLASH] {
+            forms.push(utf8_percent_encode(secret, set).to_string());
+        }
+        for offset in 0..3 {
+            let mut bytes = vec![0; offset];
+            bytes.extend_from_slice(secret.as_bytes());
+            let (start, end) = ((8 * offset).div_ceil(6), 8 * bytes.len() / 6);
+            for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+                forms.push(engine.encode(&bytes)[start..end].to_string());
+            }
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// `text` with every match of `search` replaced; `None` when there is none.
+fn replaced(search: &AhoCorasick, text: &str) -> Option<String> {
+    let mut found = search.find_iter(text).peekable();
+    found.peek()?;
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for at in found {
+        out.push_str(&text[copied..at.start()]);
+        out.push_str(REDACTED);
+        copied = at.end();
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// `url` without its query (shown as `?…`, which may hold a key under any
@@ -329,6 +413,45 @@ fn starts_with_ignore_case(haystack: &[u8], prefix: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key echoed in another case, percent-encoded or base64-encoded
+    /// (alone, or inside `Bearer <key>` or `user:key` encoded whole) is
+    /// scrubbed from a text; other words are not.
+    #[test]
+    fn a_key_echoed_encoded_is_scrubbed() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let key = "sk-HUNT/SECRET+0123456789abcdef==";
+        let redactor = Redactor::new([key]);
+        let echoes = [
+            key.to_uppercase(),
+            key.to_lowercase(),
+            "sk-HUNT%2FSECRET%2B0123456789abcdef%3D%3D".into(),
+            "sk-HUNT/SECRET%2b0123456789abcdef%3d%3d".into(),
+            STANDARD.encode(key),
+            URL_SAFE.encode(key),
+            STANDARD.encode(format!("Bearer {key}")),
+            STANDARD.encode(format!("user:{key}")),
+        ];
+        for echo in echoes {
+            let text = format!("400: bad key {echo} (see docs)");
+            let shown = redactor.scrub(&text);
+            assert!(!shown.contains(&echo), "{echo}: {shown}");
+            assert!(
+                shown.starts_with("400: bad key ") && shown.ends_with(" (see docs)"),
+                "{shown}"
+            );
+            assert!(shown.contains(REDACTED), "{shown}");
+        }
+        let plain = "400: the model kimi-k2.6 is not available; c2VjcmV0cw== aGVsbG8gd29ybGQ=";
+        assert_eq!(redactor.scrub(plain), plain);
+        // A short secret has no encoded forms: its base64 would be a word.
+        let short = Redactor::new(["abcd1234"]);
+        assert_eq!(
+            short.scrub("YWJjZDEyMzQ= ABCD1234"),
+            "YWJjZDEyMzQ= ABCD1234"
+        );
+    }
 
     #[test]
     fn credential_headers_are_sensitive() {
