@@ -568,12 +568,32 @@ async fn https_to_a_plain_http_port_says_so_and_is_not_retried() {
     );
     assert_eq!(
         (&attempt["outcome"], &attempt["next"], &attempt["tries"]),
-        (&json!("config"), &json!("next"), &json!(1)),
+        // The chain's one target: nothing comes after it.
+        (&json!("config"), &json!("none"), &json!(1)),
         "{attempt}"
     );
     assert_eq!(
         attempt["hint"],
         "the server at the provider's baseUrl speaks plain HTTP: write its baseUrl with http://"
+    );
+}
+
+/// A baseUrl where nothing listens: the attempt says what to check, and
+/// as the chain's last it names no next step.
+#[tokio::test]
+async fn a_base_url_where_nothing_listens_says_what_to_check() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let attempt = first_attempt(url).await;
+    assert_eq!(
+        (&attempt["outcome"], &attempt["next"]),
+        (&json!("transport"), &json!("none")),
+        "{attempt}"
+    );
+    assert_eq!(
+        attempt["hint"],
+        "no connection to the provider: check its baseUrl (host and port), and that the server is up"
     );
 }
 

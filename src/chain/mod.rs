@@ -277,7 +277,8 @@ pub struct AttemptReport {
     pub url: String,
     /// `ok` or the failure class.
     pub outcome: &'static str,
-    /// What the chain did next: `retry`, `next`, `next_larger`, `stop`.
+    /// What the chain did next: `retry`, `next`, `next_larger`, `stop`, or
+    /// `none` after the chain's last target.
     pub next: &'static str,
     pub tries: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -289,6 +290,18 @@ pub struct AttemptReport {
     /// What the user can do about it, when it is theirs to fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<&'static str>,
+}
+
+/// The reports of a chain's failed attempts, all of them: after the last
+/// there was no next target, whatever its failure would have done.
+pub fn reports(failures: &[Failure]) -> Vec<AttemptReport> {
+    let mut reports: Vec<AttemptReport> = failures.iter().map(AttemptReport::from).collect();
+    if let Some(last) = reports.last_mut()
+        && matches!(last.next, "next" | "next_larger")
+    {
+        last.next = "none";
+    }
+    reports
 }
 
 impl From<&Failure> for AttemptReport {

@@ -196,6 +196,9 @@ pub fn hint(class: Class, outcome: Outcome<'_>) -> Option<&'static str> {
 /// cooldown in `clawgate status`).
 pub fn class_hint(class: Class) -> Option<&'static str> {
     match class {
+        Class::Transport => Some(
+            "no connection to the provider: check its baseUrl (host and port), and that the server is up",
+        ),
         Class::Config => Some("a configuration problem: see `clawgate doctor --probe`"),
         Class::Auth => Some("check the provider's API key"),
         Class::Quota => Some(

@@ -96,7 +96,7 @@ pub async fn agent(args: AgentArgs) -> Result<ExitCode, CliError> {
         }
         Err(CompletionError::UnknownModel(unknown)) => Err(CliError::Other(unknown.to_string())),
         Err(CompletionError::Failed(failures)) => {
-            let attempts: Vec<AttemptReport> = failures.iter().map(AttemptReport::from).collect();
+            let attempts = crate::chain::reports(&failures);
             if args.json {
                 let value =
                     json!({"error": "every provider in the chain failed", "attempts": attempts});

@@ -501,7 +501,7 @@ pub fn seen_by(refusal: &Refusal, admin: bool) -> String {
 /// lists every attempt, with the URL it called for an admin key only (a
 /// provider's address is the operator's business, not a client's).
 fn upstream_failure(failures: &[Failure], viewer: &Viewer) -> ErrorReport {
-    let mut attempts: Vec<AttemptReport> = failures.iter().map(AttemptReport::from).collect();
+    let mut attempts = crate::chain::reports(failures);
     let mut summary = failures
         .iter()
         .map(|f| format!("{} ({}): {}", f.model_ref, f.url, f.cause))
