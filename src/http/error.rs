@@ -522,9 +522,16 @@ fn upstream_failure(failures: &[Failure], viewer: &Viewer) -> ErrorReport {
             .join("; ");
     }
     if let Some((client, left_out)) = &viewer.left_out {
+        // Which they are is the operator's business: a client sees no
+        // model its `models` leave out.
+        let (which, were) = match (viewer.admin, &left_out[..]) {
+            (true, [one]) => (format!("fallback {one}"), "it was"),
+            (true, all) => (format!("fallbacks {}", all.join(", ")), "they were"),
+            (false, [_]) => ("one fallback".to_string(), "it was"),
+            (false, all) => (format!("{} fallbacks", all.len()), "they were"),
+        };
         summary.push_str(&format!(
-            "; gateway.clients.{client}.models leaves out the chain's fallbacks {}, so they were not tried",
-            left_out.join(", ")
+            "; gateway.clients.{client}.models leaves out the chain's {which}, so {were} not tried"
         ));
     }
     let verdict = final_status(failures);
