@@ -902,9 +902,10 @@ fn day_spend(r: &tokio_postgres::Row) -> DaySpend {
 /// The error's text, the password (if it somehow appears) scrubbed.
 fn error_text(error: &tokio_postgres::Error, redactor: &Redactor) -> String {
     // The client's own text is only its kind ("db error"); the server's
-    // message, or the I/O error, is its source.
+    // message, or the I/O error, is its source: text from outside, which
+    // must not forge a log line or a terminal's output.
     let text = with_causes(error.to_string(), error);
-    redactor.scrub(&text).into_owned()
+    redactor.provider_text(&text)
 }
 
 impl Storage for Postgres {
@@ -1340,6 +1341,47 @@ mod tests {
         );
         // The server could write little before the connection was closed.
         assert!(sent.join().unwrap() < 64 << 20);
+    }
+
+    /// The server's own words are text from outside: a line break or an
+    /// escape sequence in them is shown escaped, so they cannot forge a
+    /// log line or recolour a terminal.
+    #[test]
+    fn a_servers_message_cannot_forge_a_log_line() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut startup = [0; 1024];
+            let _ = socket.read(&mut startup);
+            let mut fields = Vec::new();
+            for (code, text) in [
+                (b'S', "FATAL"),
+                (b'C', "28P01"),
+                (
+                    b'M',
+                    "auth failed\n2026-11-30T21:30:00Z  INFO clawgate::access: FORGED \u{1b}[31m",
+                ),
+            ] {
+                fields.push(code);
+                fields.extend(text.as_bytes());
+                fields.push(0);
+            }
+            fields.push(0);
+            let mut message = vec![b'E'];
+            message.extend((fields.len() as u32 + 4).to_be_bytes());
+            message.extend(fields);
+            socket.write_all(&message).unwrap();
+        });
+        let text = format!("postgresql://u:secret-pw@127.0.0.1:{port}/db");
+        let err = Postgres::new(&url(&text))
+            .unwrap()
+            .spend_since(0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth failed\\n2026-11-30"), "{err}");
+        assert!(!err.contains('\n') && !err.contains('\u{1b}'), "{err}");
     }
 
     #[test]
