@@ -97,6 +97,18 @@ pub async fn run(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_until(listener, gateway, shutdown, std::future::pending()).await
+}
+
+/// [`run`], whose drain `hurry` cuts short (a second signal): what is
+/// still in flight then ends as at the grace's end, each request told and
+/// counted.
+pub async fn run_until(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    hurry: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = http::app(gateway.clone());
     // Connection-level limits are fixed for the listener's lifetime.
     let limits = gateway.config().gateway.limits;
@@ -155,9 +167,19 @@ pub async fn run(
     // Stop accepting; let in-flight requests finish within the grace.
     drop(listener);
     let grace = gateway.config().gateway.shutdown_grace;
-    let drained = tokio::time::timeout(grace, graceful.shutdown()).await;
-    if drained.is_err() {
-        tracing::warn!("in-flight requests still running after {grace:?}; ending them");
+    let drained = tokio::select! {
+        drained = tokio::time::timeout(grace, graceful.shutdown()) => {
+            if drained.is_err() {
+                tracing::warn!("in-flight requests still running after {grace:?}; ending them");
+            }
+            drained.is_ok()
+        }
+        () = hurry => {
+            tracing::warn!("second signal: ending the in-flight requests now (a third stops at once)");
+            false
+        }
+    };
+    if !drained {
         gateway.abort_in_flight();
         // Aborted requests end at once; give their last bytes a moment to leave.
         let all = limits.max_connections as u32;

@@ -270,3 +270,78 @@ async fn a_gateway_killed_mid_write_restarts_with_rows_and_rollups_intact() {
         .unwrap();
     assert!(String::from_utf8_lossy(&bad_since.stderr).contains("--since: expected a duration"));
 }
+
+/// A second SIGTERM (or SIGINT) while streams drain ends them at once as
+/// the grace's end does: each stream gets its `gateway_shutdown` event,
+/// and each request its access line and its ledger row, before the
+/// process exits, a second or so later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_the_streams_told_and_counted() {
+    let slow = mock(clawgate_mock::MockOptions {
+        chunk_delay_ms: 60_000,
+        reasoning: String::new(),
+        first_event: Some(
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi "}}]}"#.into(),
+        ),
+        ..clawgate_mock::MockOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &slow);
+    let state = dir.path().join("state");
+    let env = [
+        ("CLAWGATE_STATE_DIR", state.as_os_str()),
+        ("MOCK_KEY", KEY.as_ref()),
+    ];
+    let (mut child, url, log) = serve_process_logged(&config, &env).await;
+    let client = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for session in ["cut1", "cut2"] {
+        let response = chat(&client, &url)
+            .header("x-clawgate-session", session)
+            .json(&json!({"messages": user_message(), "stream": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let mut body = response.bytes_stream();
+        use futures_util::StreamExt;
+        let first = body.next().await.unwrap().unwrap();
+        assert!(first.starts_with(b"data: "));
+        streams.push(tokio::spawn(async move {
+            let mut rest = first.to_vec();
+            while let Some(Ok(chunk)) = body.next().await {
+                rest.extend_from_slice(&chunk);
+            }
+            String::from_utf8(rest).unwrap()
+        }));
+    }
+    let pid = child.id().unwrap() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    log.wait_for(&["draining in-flight requests"], Duration::from_secs(10))
+        .await;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("the second signal ends the drain")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    for stream in streams {
+        let text = stream.await.unwrap();
+        let events = sse_data(&text);
+        let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+        assert_eq!(last["error"]["code"], "gateway_shutdown", "{text}");
+    }
+    let access = log.lines(&["clawgate::access", "end=\"stream_broken\""]);
+    assert_eq!(access.len(), 2, "{:?}", log.lines(&[]));
+    let path = state.join("ledger.db");
+    let conn = clawgate::ledger::store::open_read_only(&path).unwrap();
+    let rows: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM requests WHERE session LIKE '%cut%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 2);
+}

@@ -160,13 +160,10 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             }
         }
     });
-    server::run(
-        listener,
-        gateway.clone(),
-        shutdown_signal(terminate, interrupt),
-    )
-    .await
-    .map_err(|e| CliError::Other(format!("server failed: {e}")))?;
+    let (shutdown, hurry) = shutdown_signals(terminate, interrupt);
+    server::run_until(listener, gateway.clone(), shutdown, hurry)
+        .await
+        .map_err(|e| CliError::Other(format!("server failed: {e}")))?;
     // The last requests' spans are sent, within the drain's grace.
     if let Some(telemetry) = gateway.telemetry() {
         telemetry.shutdown(grace.min(FLUSH_AT_MOST)).await;
@@ -370,26 +367,45 @@ async fn reload(
     }
 }
 
-/// Resolves at the first SIGTERM or SIGINT; a second one while draining
-/// ends the process at once.
-async fn shutdown_signal(
+/// The first SIGTERM or SIGINT, and the second: after the first the
+/// gateway drains its in-flight requests, after the second it ends them
+/// at once, each told and counted as at the grace's end; a third stops
+/// the process there and then.
+fn shutdown_signals(
     mut terminate: tokio::signal::unix::Signal,
     mut interrupt: tokio::signal::unix::Signal,
+) -> (
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
 ) {
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    tracing::info!("shutting down; draining in-flight requests (a second signal stops at once)");
-    systemd::stopping("draining in-flight requests");
+    let (count, seen) = tokio::sync::watch::channel(0);
     tokio::spawn(async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
+        for signal in 1.. {
+            tokio::select! {
+                Some(()) = terminate.recv() => {}
+                Some(()) = interrupt.recv() => {}
+                // No signal can come any more: nothing to shut down for.
+                else => std::future::pending().await,
+            }
+            if signal == 1 {
+                tracing::info!(
+                    "shutting down; draining in-flight requests (a second signal ends them now)"
+                );
+                systemd::stopping("draining in-flight requests");
+            } else if signal > 2 {
+                tracing::warn!("third signal: stopping now");
+                std::process::exit(1);
+            }
+            let _ = count.send(signal);
         }
-        tracing::warn!("second signal: stopping now without draining");
-        std::process::exit(1);
     });
+    let after = |signals: u32| {
+        let mut seen = seen.clone();
+        async move {
+            let _ = seen.wait_for(|count| *count >= signals).await;
+        }
+    };
+    (after(1), after(2))
 }
 
 #[cfg(test)]
