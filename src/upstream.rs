@@ -122,6 +122,10 @@ pub enum AttemptError {
     MissingKey { var: String },
     #[error("connection failed: {0}")]
     Connect(String),
+    /// No connection could be made at all: refused, no such host, no
+    /// route.
+    #[error("connection failed: {0}")]
+    Unreachable(String),
     /// The TLS handshake met a server that answered in plain HTTP.
     #[error(
         "the server at {address} does not speak TLS (it answered in plain HTTP): check http:// vs https:// in models.providers.{provider}.baseUrl"
@@ -297,6 +301,9 @@ impl Upstream {
                     ),
                     provider: provider.id.clone(),
                 });
+            }
+            Ok(Err(err)) if err.is_connect() => {
+                return Err(AttemptError::Unreachable(scrub(describe(&err))));
             }
             Ok(Err(err)) => return Err(AttemptError::Connect(scrub(describe(&err)))),
             Ok(Ok(response)) => response,

@@ -593,7 +593,7 @@ async fn a_base_url_where_nothing_listens_says_what_to_check() {
     );
     assert_eq!(
         attempt["hint"],
-        "no connection to the provider: check its baseUrl (host and port), and that the server is up"
+        "nothing answered at the provider's baseUrl: check its host and port, and that the server is up"
     );
 }
 

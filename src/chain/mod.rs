@@ -296,12 +296,19 @@ pub struct AttemptReport {
 /// there was no next target, whatever its failure would have done.
 pub fn reports(failures: &[Failure]) -> Vec<AttemptReport> {
     let mut reports: Vec<AttemptReport> = failures.iter().map(AttemptReport::from).collect();
-    if let Some(last) = reports.last_mut()
-        && matches!(last.next, "next" | "next_larger")
-    {
-        last.next = "none";
+    if let (Some(report), Some(failure)) = (reports.last_mut(), failures.last()) {
+        report.next = next_label(failure.decision, true);
     }
     reports
+}
+
+/// What a failure's `next` says: after the chain's `last` target nothing
+/// follows, whatever the failure would have had the chain do.
+fn next_label(decision: Decision, last: bool) -> &'static str {
+    match decision {
+        Decision::Next | Decision::NextLarger if last => "none",
+        decision => decision.label(),
+    }
 }
 
 impl From<&Failure> for AttemptReport {
@@ -718,12 +725,7 @@ async fn try_target(
             }
         }
         metrics::attempt(provider, model, class.label(), latency);
-        // After the chain's last target there is no next one to name.
-        let next = if sent.last && decision == Decision::Next {
-            "none"
-        } else {
-            decision.label()
-        };
+        let next = next_label(decision, sent.last);
         tracing::warn!(
             provider,
             model,

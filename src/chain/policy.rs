@@ -16,8 +16,10 @@ use crate::upstream::AttemptError;
 pub enum Outcome<'a> {
     /// The provider's key variable is not set.
     MissingKey,
-    /// No connection, or it broke before a response.
+    /// The connection broke before a response.
     Transport,
+    /// No connection could be made (refused, no such host, no route).
+    Unreachable,
     /// A TLS handshake with a server that does not speak TLS: an
     /// `https://` baseUrl to a plain-HTTP port.
     NotTls,
@@ -44,6 +46,7 @@ impl<'a> Outcome<'a> {
         match error {
             AttemptError::MissingKey { .. } => Outcome::MissingKey,
             AttemptError::Connect(_) => Outcome::Transport,
+            AttemptError::Unreachable(_) => Outcome::Unreachable,
             AttemptError::NotTls { .. } => Outcome::NotTls,
             // A stall is a stall, whatever the status line said.
             AttemptError::Timeout { .. } | AttemptError::StalledErrorBody { .. } => {
@@ -185,6 +188,9 @@ pub fn hint(class: Class, outcome: Outcome<'_>) -> Option<&'static str> {
         ) => Some(
             "the provider's baseUrl leads back to this gateway (or round a loop of proxies): point it at the provider's real endpoint",
         ),
+        (Class::Transport, Outcome::Unreachable) => Some(
+            "nothing answered at the provider's baseUrl: check its host and port, and that the server is up",
+        ),
         (Class::Config, Outcome::NotTls) => Some(
             "the server at the provider's baseUrl speaks plain HTTP: write its baseUrl with http://",
         ),
@@ -196,9 +202,6 @@ pub fn hint(class: Class, outcome: Outcome<'_>) -> Option<&'static str> {
 /// cooldown in `clawgate status`).
 pub fn class_hint(class: Class) -> Option<&'static str> {
     match class {
-        Class::Transport => Some(
-            "no connection to the provider: check its baseUrl (host and port), and that the server is up",
-        ),
         Class::Config => Some("a configuration problem: see `clawgate doctor --probe`"),
         Class::Auth => Some("check the provider's API key"),
         Class::Quota => Some(
@@ -269,7 +272,7 @@ pub fn classify(outcome: Outcome<'_>) -> (Class, Decision) {
     use Decision::{Next, NextLarger, Retry, Stop};
     match outcome {
         Outcome::MissingKey | Outcome::Redirected => (Class::Config, Next),
-        Outcome::Transport => (Class::Transport, Retry),
+        Outcome::Transport | Outcome::Unreachable => (Class::Transport, Retry),
         // A server that does not speak TLS will not start to by retrying.
         Outcome::NotTls => (Class::Config, Next),
         // A target that kept us waiting once is not waited for again.
