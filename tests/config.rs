@@ -941,18 +941,45 @@ fn a_variable_named_but_not_quite_is_refused_saying_how_to_write_it() {
         let errors = errors_of(&provider(key), &env);
         assert_eq!(errors, [format!("{at}: {said}")], "{key}");
     }
-    // Keys that are keys, and `$${` written on purpose, pass.
+    // Keys that are keys, and `$${` written on purpose, pass; a literal
+    // key in capitals or after a `$` is a key unless it names a variable
+    // set or named as secrets are, and is masked as any literal key.
     for key in [
         "sk-kimi-0123456789abcdef",
         "EMPTY",
         "${KIMI_API_KEY}",
         "$${NOT_A_VAR}",
+        "CI_TOKEN_8F3K2X",
+        "$ecretTok3nAbc",
     ] {
-        assert!(load(&provider(key), &env).is_ok(), "{key}");
+        let loaded = load(&provider(key), &env).unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        if !key.contains("${") && key != "EMPTY" {
+            assert!(
+                loaded
+                    .warnings
+                    .iter()
+                    .any(|w| w.starts_with(&format!("{at}: a secret written in the config file"))),
+                "{key}: {:?}",
+                loaded.warnings
+            );
+            assert!(
+                !loaded.config.redactor.scrub(key).contains(key),
+                "{key} is masked"
+            );
+        }
     }
     // A header may hold a variable among other text; not a `${` left open.
     let header = |value: &str| with(format!("headers: {{'X-Api-Key': '{value}'}}"));
     assert!(load(&header("Bearer ${KIMI_API_KEY}"), &env).is_ok());
+    // A credential header in capitals is a literal secret, masked.
+    let loaded = load(&header("PROD_KEY_7F3A"), &env).unwrap();
+    assert!(
+        !loaded
+            .config
+            .redactor
+            .scrub("PROD_KEY_7F3A")
+            .contains("PROD_KEY")
+    );
     let errors = errors_of(&header("Bearer ${KIMI_API_KEY"), &env);
     assert_eq!(
         errors,

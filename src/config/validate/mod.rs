@@ -369,17 +369,20 @@ pub(super) fn validate(
     }
     let openclaws_token = set_aside_openclaws_gateway(&mut user, &mut v);
 
+    let env_block = env_block(&user);
+    // The secrets that name a variable but not quite: refused, and no
+    // secret (a name, or a value that came from a variable).
+    let mut mistaken = BTreeSet::new();
+    let defined = |name: &str| env.get(name).is_some() || env_block.contains_key(name);
     for (path, value, place) in secret_places(&user) {
         let whole = !matches!(place, Secret::Header { .. });
-        if let Some(mistake) = value
-            .as_str()
-            .and_then(|text| reference_mistake(text, whole))
-        {
-            v.error(path, mistake);
+        let text = value.as_str().unwrap_or_default();
+        if let Some(mistake) = reference_mistake(text, whole, &defined) {
+            v.error(&path, mistake);
+            mistaken.insert(path);
         }
     }
-    let env_block = env_block(&user);
-    let mut literal = literal_secret_paths(&user, &env_block);
+    let mut literal = literal_secret_paths(&user, &env_block, &mistaken);
     for (path, var) in &literal {
         v.warnings.push(format!(
             "{path}: a secret written in the config file; write \"${{{var}}}\" here, and its value in {ENV_FILES}, chmod 600"
@@ -452,7 +455,7 @@ pub(super) fn validate(
         (vars.used.iter())
             .filter(|var| var.path != "ledger.store" || Some(var.value.as_str()) != open_store)
             .map(|var| var.value.clone())
-            .chain(literal_secrets(&document))
+            .chain(literal_secrets(&document, &mistaken))
             .chain(
                 (export_headers.filter(|(name, _)| !is_plain_header(name)))
                     .map(|(_, value)| value.expose_secret().to_string()),
@@ -643,6 +646,7 @@ fn secret_places(document: &Value) -> Vec<(String, &Value, Secret<'_>)> {
 fn literal_secret_paths(
     user: &Value,
     env_block: &HashMap<String, String>,
+    mistaken: &BTreeSet<String>,
 ) -> Vec<(String, String)> {
     let variable = |name: String| {
         name.to_ascii_uppercase()
@@ -653,10 +657,7 @@ fn literal_secret_paths(
         let Value::String(written) = value else {
             continue;
         };
-        if written.is_empty()
-            || written.contains("${")
-            || reference_mistake(written, true).is_some()
-        {
+        if written.is_empty() || written.contains("${") || mistaken.contains(&path) {
             continue;
         }
         let var = match place {
@@ -688,7 +689,7 @@ fn literal_secret_paths(
 /// Values written literally where a secret belongs: provider `apiKey`s,
 /// `gateway.auth.token`, clients' keys (but digests), and headers named
 /// like credentials.
-fn literal_secrets(document: &Value) -> Vec<String> {
+fn literal_secrets(document: &Value, mistaken: &BTreeSet<String>) -> Vec<String> {
     // A `${VAR}` left unsubstituted (VAR unset) is a name, not a secret:
     // scrubbing it would hide the variable from the messages naming it.
     let unresolved = |text: &str| {
@@ -697,13 +698,12 @@ fn literal_secrets(document: &Value) -> Vec<String> {
             .is_some_and(|name| !name.contains(['$', '{', '}']))
     };
     (secret_places(document).into_iter())
-        .filter_map(|(_, value, place)| {
+        .filter_map(|(path, value, place)| {
             let text = value.as_str()?;
             let digest = matches!(place, Secret::ClientKey) && text.starts_with("sha256:");
-            // A variable's name written in place of `${NAME}` is refused,
-            // naming it: it is no secret.
-            let name = reference_mistake(text, true).is_some();
-            (!digest && !unresolved(text) && !name).then(|| text.to_string())
+            // Refused naming its variable: a name, or a value from one.
+            let named = mistaken.contains(&path);
+            (!digest && !unresolved(text) && !named).then(|| text.to_string())
         })
         .collect()
 }
@@ -711,10 +711,11 @@ fn literal_secrets(document: &Value) -> Vec<String> {
 /// What is wrong with how `written`, a secret as the file writes it,
 /// names its variable, when it means to and does not: a `${` never
 /// closed or around no variable's name; and for a value that is the
-/// secret whole (a key or token, not a header), a shell's `$NAME`, the
-/// variable's bare name, or text beside its `${NAME}`, which would go out
-/// as part of the key.
-fn reference_mistake(written: &str, whole: bool) -> Option<String> {
+/// secret whole (a key or token, not a header), text beside its
+/// `${NAME}`, which would go out as part of the key, or a shell's `$NAME`
+/// or the bare name of a variable that is `defined`, or named as secrets
+/// are (`..._KEY`, `..._TOKEN`): a key or token is no such word.
+fn reference_mistake(written: &str, whole: bool, defined: &dyn Fn(&str) -> bool) -> Option<String> {
     use crate::ops::env::is_env_name;
     // `$${` is a `${` written on purpose.
     let opened = written.match_indices("${").map(|(at, _)| at);
@@ -748,14 +749,18 @@ fn reference_mistake(written: &str, whole: bool) -> Option<String> {
         Some(inner) => (inner.strip_suffix('}').unwrap_or(inner), true),
         None => (name.strip_suffix('}').unwrap_or(name), false),
     };
+    let secret_name = ["_KEY", "_TOKEN", "_SECRET", "_PASSWORD"]
+        .iter()
+        .any(|end| name.to_ascii_uppercase().ends_with(end));
+    if !(defined(name) || secret_name) {
+        return None;
+    }
     if written.starts_with('$') && is_env_name(name, true) {
         return Some(format!(
             "a shell variable, which the config does not substitute: write \"${{{name}}}\""
         ));
     }
-    // A key is no word of capitals joined by `_`; a variable's name is.
-    let variable = is_env_name(name, false) && name.contains('_') && !name.starts_with('_');
-    (variable && (braced || name.len() == written.len())).then(|| {
+    (is_env_name(name, false) && (braced || name.len() == written.len())).then(|| {
         format!("the name of a variable, not a key: write \"${{{name}}}\" to use its value")
     })
 }
@@ -947,7 +952,7 @@ mod tests {
                 "models": [{"id": "m", "headers": {"Authorization": "m-header"}}],
             }, "q": {"apiKey": "${UNSET}"}}},
         });
-        let mut found = literal_secrets(&document);
+        let mut found = literal_secrets(&document, &std::collections::BTreeSet::new());
         found.sort();
         assert_eq!(found, ["c-key", "m-header", "p-header", "p-key", "t-token"]);
     }
