@@ -10,11 +10,17 @@ set -euo pipefail
 major=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 host=$(rustc -vV | sed -n 's/^host: //p')
 profdata=${LLVM_PROFDATA:-}
+if [ -n "$profdata" ] && ! command -v "$profdata" >/dev/null 2>&1; then
+  echo "benches/llvm-profdata.sh: LLVM_PROFDATA=$profdata is no program" >&2
+  exit 1
+fi
 if [ -z "$profdata" ]; then
+  # `grep -q` would stop reading early, and the program's SIGPIPE fail
+  # the pipe under pipefail.
   for candidate in "llvm-profdata-$major" "/usr/lib/llvm-$major/bin/llvm-profdata" \
     "$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata" llvm-profdata; do
     if command -v "$candidate" >/dev/null 2>&1 &&
-      "$candidate" --version 2>/dev/null | grep -q "LLVM version $major\."; then
+      "$candidate" --version 2>/dev/null | grep "LLVM version $major\." >/dev/null; then
       profdata=$(command -v "$candidate")
       break
     fi
