@@ -151,13 +151,10 @@ fn parse_env_file(text: &str, path: &Path) -> (Vec<(String, String)>, Option<Env
     let (mut pairs, mut bad) = (Vec::new(), Vec::new());
     // Windows editors write one; systemd reads it as part of the first
     // name, which the service then does not get.
-    let text = match text.strip_prefix('\u{feff}') {
-        Some(after) => {
-            bad.push((1, "the file starts with a byte-order mark (a Windows editor's), which systemd's EnvironmentFile= reads as part of the first name, so the service would not get that variable; save the file without one (UTF-8 without BOM)".into()));
-            after
-        }
-        None => text,
-    };
+    let bom = text.starts_with('\u{feff}');
+    if bom {
+        bad.push((1, "the file starts with a byte-order mark (a Windows editor's), which systemd's EnvironmentFile= reads as part of the first name, so the service would not get that variable; save the file without one (UTF-8 without BOM)".into()));
+    }
     let mut lines = text.lines().enumerate();
     while let Some((index, first)) = lines.next() {
         let mut line = first.to_string();
@@ -167,6 +164,10 @@ fn parse_env_file(text: &str, path: &Path) -> (Vec<(String, String)>, Option<Env
                 Some((_, next)) => line.push_str(next),
                 None => break,
             }
+        }
+        // Named above; the service does not get its variable.
+        if bom && index == 0 {
+            continue;
         }
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
@@ -298,6 +299,12 @@ mod tests {
         assert!(error.ends_with("secrets.env:1: invalid variable name: `export` is shell syntax, not env-file syntax; write NAME=value without it"), "{error}");
         assert_eq!(env.get("OPENROUTER_API_KEY"), Some("b"));
         assert_eq!(env.get("MOONSHOT_API_KEY"), None);
+        // After a byte-order mark the first line's variable is none, as
+        // the service would not get it.
+        std::fs::write(&path, "\u{feff}A_KEY=a\nB_KEY=b\n").unwrap();
+        let mut env = Environment::from_pairs([("X", "1")]);
+        assert!(env.load_env_file(&path).is_err());
+        assert_eq!((env.get("A_KEY"), env.get("B_KEY")), (None, Some("b")));
     }
 
     fn check_file(text: &str, expected: &[(&str, &str)]) {
