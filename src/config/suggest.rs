@@ -14,13 +14,6 @@ const MAX: usize = 3;
 /// and only if near enough to be a likely misspelling, a different case, or
 /// the same model id under another provider.
 pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-    let candidates: Vec<&str> = candidates.into_iter().collect();
-    // Twice as long as every candidate, it is near none ([`distance`]):
-    // a name as long as a request body is not read again for each.
-    let longest = candidates.iter().map(|c| c.len()).max().unwrap_or(0);
-    if name.len() > 2 * longest + 8 {
-        return Vec::new();
-    }
     let name = name.to_ascii_lowercase();
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()
@@ -44,27 +37,28 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// near `moonshot/kimi-k2.6`), one edit more.
 fn distance(name: &str, candidate: &str) -> Option<usize> {
     let lower = candidate.to_ascii_lowercase();
+    let asked_model = name.split_once('/').map_or(name, |(_, model)| model);
+    if (lower.strip_suffix(asked_model)).is_some_and(|head| head.ends_with('/')) {
+        return Some(usize::from(name != lower));
+    }
     let allowed = |a: &str, b: &str| (a.len().max(b.len()) / 3).max(2);
     let whole = edits_within(name, &lower, allowed(name, &lower));
-    let asked_model = name.split_once('/').map_or(name, |(_, model)| model);
-    let same_model = (lower.strip_suffix(asked_model)).is_some_and(|head| head.ends_with('/'));
     let bare_near = match (name.contains('/'), lower.split_once('/')) {
         (false, Some((_, model))) => edits_within(name, model, allowed(name, model)).map(|d| d + 1),
         _ => None,
     };
-    match (same_model, whole) {
-        (true, _) => Some(whole.map_or(1, |d| d.min(1))),
-        (false, Some(d)) => Some(bare_near.map_or(d, |near| near.min(d))),
-        (false, None) => bare_near,
+    match whole {
+        Some(d) => Some(bare_near.map_or(d, |near| near.min(d))),
+        None => bare_near,
     }
 }
 
 /// The edits from `a` to `b` (a swap of neighbours counting as one), if
-/// at most `most`. Texts whose lengths differ by more are not compared:
-/// a name as long as a request body costs no more than counting it.
-pub fn edits_within(a: &str, b: &str, most: usize) -> Option<usize> {
-    let gap = a.chars().count().abs_diff(b.chars().count());
-    (gap <= most)
+/// at most `most`. Texts whose lengths (in bytes, as `most` is reckoned)
+/// differ by more are not compared: a name as long as a request body
+/// costs no more than its length.
+fn edits_within(a: &str, b: &str, most: usize) -> Option<usize> {
+    (a.len().abs_diff(b.len()) <= most)
         .then(|| strsim::osa_distance(a, b))
         .filter(|&edits| edits <= most)
 }
