@@ -969,9 +969,9 @@ impl Config {
         // A key pasted where a model goes is not echoed, nor more than the
         // start of a name as long as a body.
         let scrubbed = self.redactor.scrub(name);
-        let shown = match scrubbed.char_indices().nth(MAX_SHOWN_NAME) {
-            Some((at, _)) => format!("{}… ({} bytes)", &scrubbed[..at], name.len()),
-            None => scrubbed.into_owned(),
+        let shown = match crate::ops::redact::cut_to(&scrubbed, MAX_SHOWN_NAME) {
+            (start, true) => format!("{start}… ({} bytes)", name.len()),
+            (whole, false) => whole.to_string(),
         };
         UnknownModel {
             name: shown,

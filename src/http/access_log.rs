@@ -303,11 +303,7 @@ impl AccessRecord {
     /// goes.
     pub fn model_asked(&self, model: Option<&str>, redactor: &Redactor) {
         let model = redactor.scrub(model.unwrap_or("default"));
-        let model = match model.char_indices().nth(128) {
-            Some((end, _)) => &model[..end],
-            None => &model,
-        }
-        .to_string();
+        let model = crate::ops::redact::cut_to(&model, 128).0.to_string();
         self.update(|entry| entry.model_asked = Some(model));
     }
 

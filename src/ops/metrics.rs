@@ -370,6 +370,48 @@ pub fn ledger_rows(result: &'static str, rows: u64) {
 
 #[cfg(test)]
 mod tests {
+
+    /// Each metric the code records has its HELP line: every name written
+    /// in a `counter!`, `gauge!` or `histogram!` in `src/` (outside tests)
+    /// is in [`DESCRIBED`].
+    #[test]
+    fn every_metric_recorded_is_described() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    out.push(text.split("#[cfg(test)]").next().unwrap().to_string());
+                }
+            }
+        }
+        let mut texts = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut texts,
+        );
+        let described: Vec<&str> = DESCRIBED.iter().map(|(name, ..)| *name).collect();
+        let mut recorded = 0;
+        for text in &texts {
+            for macro_name in ["counter!(", "gauge!(", "histogram!("] {
+                for (at, _) in text.match_indices(macro_name) {
+                    let rest = text[at + macro_name.len()..].trim_start();
+                    let Some(name) = rest.strip_prefix('"').and_then(|r| r.split('"').next())
+                    else {
+                        continue;
+                    };
+                    recorded += 1;
+                    assert!(
+                        described.contains(&name),
+                        "{name} has no HELP line in DESCRIBED"
+                    );
+                }
+            }
+        }
+        assert!(recorded > 20, "the metrics were found: {recorded}");
+    }
     /// A gauge no page sets anew (a target a reload took away) leaves the
     /// page; one set again stays, and so do counters.
     #[test]
