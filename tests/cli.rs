@@ -971,7 +971,7 @@ async fn a_reload_while_the_config_is_away_keeps_the_one_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_signal_while_draining_stops_at_once() {
+async fn a_second_signal_while_draining_ends_the_requests_at_once() {
     let files = Files::new();
     let hung = mock(MockOptions {
         hang: true,
@@ -1013,10 +1013,14 @@ async fn a_second_signal_while_draining_stops_at_once() {
     served.signal("INT");
     let status = tokio::time::timeout(Duration::from_secs(5), served.child.wait())
         .await
-        .expect("the second signal ends the process at once")
+        .expect("the second signal ends the drain at once")
         .unwrap();
-    assert!(!status.success());
-    in_flight.abort();
+    assert!(status.success(), "{status:?}");
+    // The request in flight is told why it ends.
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "gateway_shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1449,9 +1453,9 @@ async fn doctor_runs_every_check_and_reports_each_problem_once() {
             "FAIL config {} is readable by group or others (mode 644); run chmod 600 on it (it holds secrets)",
             path.display()
         ),
-        "warn config: models.providers.backup.apiKey: a secret written in the config file; write \"${BACKUP_API_KEY}\" here, and its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), chmod 600",
+        "warn config: models.providers.backup.apiKey: a secret written in the config file; write \"${BACKUP_API_KEY}\" here, and its value in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), chmod 600",
         // The backup has its key: serve would start and skip the primary.
-        "warn provider primary (in the chain): MOCK_KEY is not set; requests skip it until it is; export it, or put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)",
+        "warn provider primary (in the chain): MOCK_KEY is not set; requests skip it until it is; export it, or put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=)",
         "ok   provider backup (in the chain): key set",
         "ok   127.0.0.1:0 is free",
         "checks: ",

@@ -117,7 +117,7 @@ fn a_pool_member_without_its_key_is_named_as_the_pools() {
     assert_eq!(
         loaded.warnings,
         [
-            "models.providers.moonshot-b.apiKey: environment variable MOONSHOT_B_API_KEY is not set; moonshot-b/kimi-k2.6, of the primary's pool, is skipped (its sessions are placed on the pool's other members) until it is set: export it, put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot-b/kimi-k2.6 out of agents.defaults.model"
+            "models.providers.moonshot-b.apiKey: environment variable MOONSHOT_B_API_KEY is not set; moonshot-b/kimi-k2.6, of the primary's pool, is skipped (its sessions are placed on the pool's other members) until it is set: export it, put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), or take moonshot-b/kimi-k2.6 out of agents.defaults.model"
         ]
     );
 }
@@ -129,8 +129,8 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
     assert_eq!(
         errors,
         [
-            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 needs it: export it, put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model",
-            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; chain target openrouter/auto needs it: export it, put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model",
+            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 needs it: export it, put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model",
+            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; chain target openrouter/auto needs it: export it, put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model",
         ]
     );
     // With only the fallback's key, clawgate starts and says what it skips.
@@ -138,7 +138,7 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
     assert_eq!(
         partial.warnings,
         [
-            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 is skipped (its requests fall over to openrouter/auto) until it is set: export it, put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model"
+            "models.providers.moonshot.apiKey: environment variable MOONSHOT_API_KEY is not set; chain target moonshot/kimi-k2.6 is skipped (its requests fall over to openrouter/auto) until it is set: export it, put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), or take moonshot/kimi-k2.6 out of agents.defaults.model"
         ]
     );
     // With only the primary's key, the fallback is what is skipped, and
@@ -147,7 +147,7 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
     assert_eq!(
         partial.warnings,
         [
-            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; fallback openrouter/auto is skipped until it is set (a request whose earlier targets fail then fails): export it, put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model"
+            "models.providers.openrouter.apiKey: environment variable OPENROUTER_API_KEY is not set; fallback openrouter/auto is skipped until it is set (a request whose earlier targets fail then fails): export it, put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), or take openrouter/auto out of agents.defaults.model"
         ]
     );
     let loaded = load(
@@ -513,7 +513,7 @@ fn a_non_loopback_bind_needs_a_token() {
     assert_eq!(
         errors,
         [
-            "gateway.auth.token: environment variable TOKEN is not set: export it, or put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)"
+            "gateway.auth.token: environment variable TOKEN is not set: export it, or put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=)"
         ]
     );
 }
@@ -1001,7 +1001,7 @@ fn a_variable_named_but_not_quite_is_refused_saying_how_to_write_it() {
     assert_eq!(
         errors,
         [
-            "gateway.auth.token: environment variable CLAWGATE_TOKEN is set but empty: give it its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)"
+            "gateway.auth.token: environment variable CLAWGATE_TOKEN is set but empty: give it its value in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=)"
         ]
     );
 }
@@ -1310,9 +1310,9 @@ fn literal_secrets_are_warned_about_with_the_variable_to_use() {
     );
     let warnings = loaded.warnings.join("\n");
     for expected in [
-        "models.providers.moonshot.apiKey: a secret written in the config file; write \"${MOONSHOT_API_KEY}\" here, and its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), chmod 600",
-        "models.providers.my-llm.apiKey: a secret written in the config file; write \"${MY_LLM_API_KEY}\" here, and its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), chmod 600",
-        "gateway.auth.token: a secret written in the config file; write \"${CLAWGATE_TOKEN}\" here, and its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), chmod 600",
+        "models.providers.moonshot.apiKey: a secret written in the config file; write \"${MOONSHOT_API_KEY}\" here, and its value in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), chmod 600",
+        "models.providers.my-llm.apiKey: a secret written in the config file; write \"${MY_LLM_API_KEY}\" here, and its value in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), chmod 600",
+        "gateway.auth.token: a secret written in the config file; write \"${CLAWGATE_TOKEN}\" here, and its value in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), chmod 600",
     ] {
         assert!(
             warnings.contains(expected),
@@ -1329,7 +1329,7 @@ fn literal_secrets_are_warned_about_with_the_variable_to_use() {
     assert_eq!(
         loaded.warnings,
         [
-            "env.vars.OPENROUTER_API_KEY: a secret written in the config file (used by models.providers.openrouter.apiKey); move it to an env file (chmod 600, passed with --env-file)"
+            "env.vars.OPENROUTER_API_KEY: a secret written in the config file (used by models.providers.openrouter.apiKey); move it to the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), chmod 600"
         ]
     );
     let overridden = load(

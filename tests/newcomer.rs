@@ -152,7 +152,7 @@ fn seed_004s_literal_key_suggests_the_variable_its_env_block_defines() {
     let loaded = load(value, &[]).unwrap();
     let warnings = loaded.warnings.join("\n");
     assert!(
-        warnings.contains("models.providers.kimi-code.apiKey: a secret written in the config file; write \"${KIMICODE_API_KEY}\" here, and its value in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=), chmod 600"),
+        warnings.contains("models.providers.kimi-code.apiKey: a secret written in the config file; write \"${KIMICODE_API_KEY}\" here, and its value in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), chmod 600"),
         "{warnings}"
     );
     assert!(!warnings.contains("KIMI_CODE_API_KEY"), "{warnings}");

@@ -743,12 +743,12 @@ async fn bad_ledger_store_values_are_refused_without_showing_the_password() {
     assert!(!output.status.success(), "{text}");
     assert!(
         text.contains(
-            "FAIL serve refuses to start: ledger.store: environment variable CLAWGATE_LEDGER_URL is not set: export it, or put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)"
+            "FAIL serve refuses to start: ledger.store: environment variable CLAWGATE_LEDGER_URL is not set: export it, or put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=)"
         ),
         "{text}"
     );
     assert!(TROUBLESHOOTING.contains(
-        "FAIL serve refuses to start: ledger.store: environment variable CLAWGATE_LEDGER_URL is not set: export it, or put it in ~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)"
+        "FAIL serve refuses to start: ledger.store: environment variable CLAWGATE_LEDGER_URL is not set: export it, or put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=)"
     ));
     assert!(!text.contains("hunter2"), "{text}");
 }

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use super::super::ledger::{Budget, Budgets, LedgerSettings, Period, Scope, StoreUrl, Unpriced};
 use super::super::raw::{RawBudgetLimits, RawBudgets, RawLedger};
 use super::super::{ModelRef, Provider, normalize_ref};
-use super::{Validator, Vars, percent_decoded};
+use super::{ENV_FILES, Validator, Vars, percent_decoded};
 
 /// Raw rows kept at most ten years: a longer retention is a typo.
 const MAX_RETENTION_DAYS: u64 = 3650;
@@ -35,7 +35,7 @@ pub(super) fn ledger_settings(raw: RawLedger, vars: &Vars, v: &mut Validator) ->
                 let literal = !vars.substituted("ledger.store");
                 if url.is_some() && literal && has_password(&text) {
                     v.warnings.push(
-                        "ledger.store: a password written in the config file; put the URL in an env file (chmod 600, passed with --env-file) and write \"${CLAWGATE_LEDGER_URL}\" here, or use peer authentication over the Unix socket".into(),
+                        format!("ledger.store: a password written in the config file; put the URL in {ENV_FILES}, chmod 600, and write \"${{CLAWGATE_LEDGER_URL}}\" here, or use peer authentication over the Unix socket"),
                     );
                 }
                 url

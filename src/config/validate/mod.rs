@@ -423,13 +423,13 @@ pub(super) fn validate(
         if client_key && from_file {
             v.error(
                 &var.path,
-                format!("its key comes from {path}, in the config file, where a client's key is refused: put {} in an env file (chmod 600, passed with --env-file)", var.var),
+                format!("its key comes from {path}, in the config file, where a client's key is refused: put {} in {ENV_FILES}, chmod 600", var.var),
             );
             continue;
         }
         if is_secret && from_file && !literal.iter().any(|(p, _)| *p == path) {
             v.warnings.push(format!(
-                "{path}: a secret written in the config file (used by {}); move it to an env file (chmod 600, passed with --env-file)",
+                "{path}: a secret written in the config file (used by {}); move it to {ENV_FILES}, chmod 600",
                 var.path
             ));
             literal.push((path, var.var.clone()));
@@ -844,7 +844,7 @@ fn file_indices(written: &[Option<Value>], merged: &[Value]) -> Vec<Option<usize
 }
 
 /// Where a secret's variable is set, as every message says it.
-pub const ENV_FILES: &str = "~/.config/clawgate/secrets.env (read without being named) or an env file passed with --env-file (under systemd, the service's EnvironmentFile=)";
+pub const ENV_FILES: &str = "the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=)";
 
 /// What a `${name}` that the environment does not define, or defines
 /// `empty`, is told.
