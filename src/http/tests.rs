@@ -528,7 +528,16 @@ fn what_the_rules_change_of_what_was_asked_is_named() {
     let tools = json!([{"type": "function", "function": {"name": "read", "parameters": {}}}]);
     let keep = json!({"messages": [hi], "thinking": {"type": "enabled", "keep": "all"}});
     assert!(named("moonshot/kimi-k2.5", keep.clone()).contains(&"thinking.keep".into()));
-    assert!(!named("moonshot/kimi-k2.6", keep).contains(&"thinking.keep".into()));
+    assert!(!named("moonshot/kimi-k2.6", keep.clone()).contains(&"thinking.keep".into()));
+    // A `thinking` written anew for another API, or a reasoning effort,
+    // has no `keep`.
+    for model_ref in ["plain/m", "openrouter/moonshotai/kimi-k2.6"] {
+        let names = named(model_ref, keep.clone());
+        assert!(
+            names.contains(&"thinking.keep".into()),
+            "{model_ref}: {names:?}"
+        );
+    }
     let forced = json!({"messages": [hi], "reasoning_effort": "high", "tools": tools,
         "tool_choice": "required"});
     let relaxed = "tool_choice forcing a call".to_string();

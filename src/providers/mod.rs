@@ -113,6 +113,7 @@ fn rules(
         no_place_for_native(&mut draft, target);
     }
     thinking_written_anew(&mut draft, target);
+    keep_not_taken(&mut draft, target);
     only_anthropic_serves(&mut draft, target);
     no_choice_without_tools(&mut draft, target);
     developer_role(&mut draft, target);
@@ -308,6 +309,25 @@ fn thinking_written_anew(draft: &mut Draft, target: &Target) {
         if given && (written || draft.decided.removes(member)) {
             draft.withhold(Withheld::WrittenAnew(member));
         }
+    }
+}
+
+/// A chat client's `thinking.keep` goes out only to a model that takes
+/// it (Kimi K2.6's switch) or in a `thinking` sent as it came; anywhere
+/// else it is named as removed.
+fn keep_not_taken(draft: &mut Draft, target: &Target) {
+    let asked = (draft.request().value("thinking"))
+        .is_some_and(|thinking| thinking.get("keep").is_some_and(|keep| !keep.is_null()));
+    let decided = &draft.decided;
+    let kept = decided
+        .thinking
+        .as_ref()
+        .is_some_and(|switch| switch.keep.is_some());
+    let as_sent = target.provider.api == Api::OpenAiCompletions
+        && decided.thinking.is_none()
+        && !decided.removes("thinking");
+    if asked && !kept && !as_sent {
+        draft.withhold(Withheld::Removed("thinking.keep".into()));
     }
 }
 
