@@ -1056,6 +1056,14 @@ pub fn markdown() -> String {
          - **per target**: the provider rules (`src/providers/`) decide for\n\
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
+         Numbers in a tool call's arguments or a `tool_use` input are read, where\n\
+         a translation reads them (chat arguments made an Anthropic `input`, and\n\
+         back; a replayed turn the rules edit), as 64-bit floating point: an\n\
+         integer past 2^53 or a decimal of more than 17 significant digits may\n\
+         come out rounded, and one past its range (`1e400`) leaves the arguments\n\
+         unreadable, kept as `{\"_raw_arguments\": ...}` in a request and `{}` in an\n\
+         answer. A body that passes in its own format, and any turn the rules\n\
+         leave alone, keeps them byte for byte. Send such values as strings.\n\n\
          A top-level member no table names, or a member none names of a\n\
          chat message, of its text or image parts or of a chat\n\
          `tool_choice`, of a Messages content\n\
