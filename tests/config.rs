@@ -919,7 +919,7 @@ fn a_variable_named_but_not_quite_is_refused_saying_how_to_write_it() {
         ),
         (
             "${KIMI_API_KEY}}",
-            r#"write "${KIMI_API_KEY}" alone: the text beside it would be sent as part of the key"#,
+            r#"write "${KIMI_API_KEY}" alone: the brace beside it would be sent as part of the key"#,
         ),
         (
             "Bearer ${KIMI_API_KEY}",
@@ -950,6 +950,7 @@ fn a_variable_named_but_not_quite_is_refused_saying_how_to_write_it() {
         "${KIMI_API_KEY}",
         "$${NOT_A_VAR}",
         "CI_TOKEN_8F3K2X",
+        "sk-${KIMI_API_KEY}",
         "$ecretTok3nAbc",
     ] {
         let loaded = load(&provider(key), &env).unwrap_or_else(|e| panic!("{key}: {e:?}"));

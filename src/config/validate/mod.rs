@@ -711,8 +711,8 @@ fn literal_secrets(document: &Value, mistaken: &BTreeSet<String>) -> Vec<String>
 /// What is wrong with how `written`, a secret as the file writes it,
 /// names its variable, when it means to and does not: a `${` never
 /// closed or around no variable's name; and for a value that is the
-/// secret whole (a key or token, not a header), text beside its
-/// `${NAME}`, which would go out as part of the key, or a shell's `$NAME`
+/// secret whole (a key or token, not a header), a scheme or a brace
+/// beside its `${NAME}`, which would go out as part of the key, or a shell's `$NAME`
 /// or the bare name of a variable that is `defined`, or named as secrets
 /// are (`..._KEY`, `..._TOKEN`): a key or token is no such word.
 fn reference_mistake(written: &str, whole: bool, defined: &dyn Fn(&str) -> bool) -> Option<String> {
@@ -734,14 +734,20 @@ fn reference_mistake(written: &str, whole: bool, defined: &dyn Fn(&str) -> bool)
     if !whole || written.contains("$${") {
         return None;
     }
+    // Text beside a `${NAME}` may be meant (`sk-${PART}`), but not a
+    // scheme, which clawgate sends itself, nor a brace too many.
     if let Some(at) = written.find("${") {
         let name = written[at + 2..].split('}').next().unwrap_or_default();
         let alone = format!("${{{name}}}");
-        return (written != alone).then(|| match written.strip_suffix(&alone) {
-            Some(before) if before.trim().eq_ignore_ascii_case("bearer") => format!(
+        let (before, after) = (&written[..at], &written[at + alone.len()..]);
+        let scheme = ["bearer", "basic"].contains(&before.trim().to_ascii_lowercase().as_str());
+        if scheme {
+            return Some(format!(
                 "clawgate sends `Bearer` (or the header its API takes) itself: write \"{alone}\" alone"
-            ),
-            _ => format!("write \"{alone}\" alone: the text beside it would be sent as part of the key"),
+            ));
+        }
+        return (before.ends_with(['{', '$']) || after.starts_with('}')).then(|| {
+            format!("write \"{alone}\" alone: the brace beside it would be sent as part of the key")
         });
     }
     let name = written.strip_prefix('$').unwrap_or(written);
