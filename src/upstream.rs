@@ -118,8 +118,8 @@ pub enum Reply {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AttemptError {
-    #[error("no API key: environment variable {var} is not set")]
-    MissingKey { var: String },
+    #[error("no API key: environment variable {0}")]
+    MissingKey(crate::config::Unset),
     #[error("connection failed: {0}")]
     Connect(String),
     /// No connection could be made at all: refused, no such host, no
@@ -263,7 +263,7 @@ impl Upstream {
         };
         let key = match &provider.api_key {
             ApiKey::Set(key) => Some(key.expose_secret()),
-            ApiKey::Missing { var } => return Err(AttemptError::MissingKey { var: var.clone() }),
+            ApiKey::Missing(unset) => return Err(AttemptError::MissingKey(unset.clone())),
             ApiKey::None => None,
         };
         let headers = transport.headers(target, key, call.betas).ok_or_else(|| {

@@ -1478,32 +1478,54 @@ async fn doctor_runs_every_check_and_reports_each_problem_once() {
     assert_contains(&stdout, "warn keys, port and probes not checked");
 }
 
+/// `clawgate doctor`'s exit code and output for a chain of two mocks keyed
+/// by `${MOCK_KEY}`, the config as `edit` leaves it, and `env` as the env
+/// file.
+async fn doctor_with_env_file(env: &str, edit: impl FnOnce(&mut Value)) -> (Option<i32>, String) {
+    let files = Files::new();
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = env_keyed_config(&primary, &backup);
+    config["gateway"] = json!({"port": 0});
+    edit(&mut config);
+    let path = files.config(&config);
+    let env = files.write("secrets.env", env, 0o600);
+    let output = run(
+        &["doctor", "--config", s(&path), "--env-file", s(&env)],
+        &[],
+    );
+    (output.status.code(), text(&output.stdout))
+}
+
 /// An env file with a line that cannot be read is a failure naming that
 /// line; the checks after it see the variables its other lines set, so a
 /// key that is there is not reported as missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_reads_the_good_lines_of_an_env_file_with_a_bad_one() {
-    let files = Files::new();
-    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
-    let mut config = env_keyed_config(&primary, &backup);
-    config["gateway"] = json!({"port": 0});
-    let path = files.config(&config);
-    let env = files.write(
-        "secrets.env",
-        "export OTHER_KEY=sk-other-0123456789\nMOCK_KEY=sk-mock-0123456789\n",
-        0o600,
-    );
-    let output = run(
-        &["doctor", "--config", s(&path), "--env-file", s(&env)],
-        &[],
-    );
-    let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let env = "export OTHER_KEY=sk-other-0123456789\nMOCK_KEY=sk-mock-0123456789\n";
+    let (code, stdout) = doctor_with_env_file(env, |_| ()).await;
+    assert_eq!(code, Some(1), "{stdout}");
     assert_contains(
         &stdout,
         "secrets.env:1: invalid variable name: `export` is shell syntax",
     );
     assert_contains(&stdout, "ok   provider primary (in the chain): key set");
+    assert!(!stdout.contains("MOCK_KEY is not set"), "{stdout}");
+}
+
+/// A key variable set but empty in the env file is said to be so, with
+/// what to do about that, not "not set" and to export it: the user looking
+/// at the file sees it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_says_a_key_variable_is_set_but_empty() {
+    let env = "MOCK_KEY=\nBACKUP_KEY=sk-backup-0123456789\n";
+    let (_, stdout) = doctor_with_env_file(env, |config| {
+        config["models"]["providers"]["backup"]["apiKey"] = json!("${BACKUP_KEY}");
+    })
+    .await;
+    assert_contains(
+        &stdout,
+        "warn provider primary (in the chain): MOCK_KEY is set but empty; requests skip it until it is; give it its value in the env file clawgate reads",
+    );
     assert!(!stdout.contains("MOCK_KEY is not set"), "{stdout}");
 }
 

@@ -175,7 +175,7 @@ fn a_missing_key_is_an_error_in_the_chain_and_a_warning_elsewhere() {
     // Offline validation (the Nix build) needs no secrets at all.
     let offline = config::load_str(text, &Environment::default(), Secrets::Offline).unwrap();
     assert!(
-        matches!(&offline.config.providers["moonshot"].api_key, ApiKey::Missing { var } if var == "MOONSHOT_API_KEY")
+        matches!(&offline.config.providers["moonshot"].api_key, ApiKey::Missing(unset) if unset.var == "MOONSHOT_API_KEY")
     );
 }
 

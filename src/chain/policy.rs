@@ -44,7 +44,7 @@ pub enum Outcome<'a> {
 impl<'a> Outcome<'a> {
     pub fn of(error: &'a AttemptError) -> Self {
         match error {
-            AttemptError::MissingKey { .. } => Outcome::MissingKey,
+            AttemptError::MissingKey(_) => Outcome::MissingKey,
             AttemptError::Connect(_) => Outcome::Transport,
             AttemptError::Unreachable(_) => Outcome::Unreachable,
             AttemptError::NotTls { .. } => Outcome::NotTls,

@@ -198,7 +198,7 @@ fn check_keys(config: &Config, report: &mut Report) {
     let chain = config.chain(None).unwrap_or_default();
     let servable = chain
         .iter()
-        .any(|t| !matches!(t.provider.api_key, ApiKey::Missing { .. }));
+        .any(|t| !matches!(t.provider.api_key, ApiKey::Missing(_)));
     for provider in config.providers.values() {
         let in_chain = chain.iter().any(|t| t.provider.id == provider.id);
         let role = if in_chain {
@@ -227,14 +227,14 @@ fn check_keys(config: &Config, report: &mut Report) {
             ),
             // A built-in provider the config neither writes nor chains
             // needs no key.
-            ApiKey::Missing { var } if !in_chain && !provider.written => report.check(
+            ApiKey::Missing(unset) if !in_chain && !provider.written => report.check(
                 Mark::Ok,
                 format!(
-                    "provider {} (built in, not in the chain): {var} is not set, needed only if the chain or a request names one of its models",
+                    "provider {} (built in, not in the chain): {unset}, needed only if the chain or a request names one of its models",
                     provider.id
                 ),
             ),
-            ApiKey::Missing { var } => {
+            ApiKey::Missing(unset) => {
                 let mark = if in_chain && !servable {
                     Mark::Fail
                 } else {
@@ -248,8 +248,9 @@ fn check_keys(config: &Config, report: &mut Report) {
                 report.check(
                     mark,
                     format!(
-                        "provider {} ({role}): {var} is not set{skipped}; export it, or put it in {}",
+                        "provider {} ({role}): {unset}{skipped}; {} {}",
                         provider.id,
+                        unset.fix(),
                         config::ENV_FILES
                     ),
                 );

@@ -157,8 +157,8 @@ pub fn explanation(
             match plan.map(|plan| if reserves { plan.bounded(&request, target) } else { plan }) {
                 Ok(plan) => {
                     let skipped = match (&provider.api_key, allowed) {
-                        (ApiKey::Missing { var }, _) => Some(format!(
-                            "no API key: {var} is not set where explain runs (pass the service's environment file with --env-file); the gateway skips this target while it is unset"
+                        (ApiKey::Missing(unset), _) => Some(format!(
+                            "no API key: {unset} where explain runs (pass the service's environment file with --env-file); the gateway skips this target while it is unset"
                         )),
                         (_, Some((name, models))) if !models.allows(&target.model_ref) => {
                             Some(format!(

@@ -27,7 +27,7 @@ pub enum ModelsCommand {
 fn key_status(key: &ApiKey) -> String {
     match key {
         ApiKey::Set(_) => "set".to_string(),
-        ApiKey::Missing { var } => format!("missing ({var})"),
+        ApiKey::Missing(unset) => format!("missing ({})", unset.var),
         ApiKey::None => "none".to_string(),
     }
 }

@@ -704,10 +704,42 @@ impl Provider {
         self.base_url == other.base_url
             && match (&self.api_key, &other.api_key) {
                 (ApiKey::Set(a), ApiKey::Set(b)) => a.expose_secret() == b.expose_secret(),
-                (ApiKey::Missing { var: a }, ApiKey::Missing { var: b }) => a == b,
+                (ApiKey::Missing(a), ApiKey::Missing(b)) => a.var == b.var,
                 (ApiKey::None, ApiKey::None) => true,
                 _ => false,
             }
+    }
+}
+
+/// A variable that gives a secret no value: not set, or set but empty
+/// (as good as unset for a key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unset {
+    pub var: String,
+    pub empty: bool,
+}
+
+impl Unset {
+    /// How every message says it.
+    pub fn state(&self) -> &'static str {
+        match self.empty {
+            true => "is set but empty",
+            false => "is not set",
+        }
+    }
+
+    /// What to do, before [`ENV_FILES`].
+    pub fn fix(&self) -> &'static str {
+        match self.empty {
+            true => "give it its value in",
+            false => "export it, or put it in",
+        }
+    }
+}
+
+impl fmt::Display for Unset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.var, self.state())
     }
 }
 
@@ -716,10 +748,8 @@ impl Provider {
 #[derive(Debug)]
 pub enum ApiKey {
     Set(Secret),
-    /// The config names a variable that is not set.
-    Missing {
-        var: String,
-    },
+    /// The config names a variable that gives it no value.
+    Missing(Unset),
     /// The provider has no `apiKey` (a local server, say).
     None,
 }
@@ -1135,7 +1165,7 @@ impl ApiKey {
     pub fn describe(&self) -> String {
         match self {
             ApiKey::Set(_) => crate::ops::redact::REDACTED.to_string(),
-            ApiKey::Missing { var } => format!("missing: ${{{var}}} is not set"),
+            ApiKey::Missing(unset) => format!("missing: ${{{}}} {}", unset.var, unset.state()),
             ApiKey::None => "none".to_string(),
         }
     }

@@ -362,9 +362,9 @@ fn render(gateway: &Gateway) -> String {
             standing(&config, ledger, r, provider, provider.model(r.model())?)
         });
         let why = match skipped {
-            Some(Standing::NoKey(var)) => {
+            Some(Standing::NoKey(unset)) => {
                 status.state = "no_key";
-                format!("{var} is not set")
+                unset.to_string()
             }
             Some(Standing::PlaceholderKey(source)) => {
                 status.state = "placeholder_key";

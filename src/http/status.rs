@@ -22,7 +22,7 @@ use super::guard::Caller;
 use crate::chain::cooldown::TargetStatus;
 use crate::config::clients::Client;
 use crate::config::ledger::Scope;
-use crate::config::{ApiKey, Config, Model, ModelRef, Provider, placeholder_key};
+use crate::config::{ApiKey, Config, Model, ModelRef, Provider, Unset, placeholder_key};
 use crate::gateway::Gateway;
 use crate::ledger::Ledger;
 use crate::ledger::budget::{self, State as BudgetState};
@@ -93,9 +93,9 @@ pub async fn status(
                 }
             }
             match standing(&config, ledger, &model_ref, provider, model) {
-                Some(Standing::NoKey(var)) => {
+                Some(Standing::NoKey(unset)) => {
                     entry["state"] = json!("no_key");
-                    entry["missingKey"] = json!(var);
+                    entry["missingKey"] = json!(unset.var);
                 }
                 Some(Standing::PlaceholderKey(source)) => {
                     entry["state"] = json!("placeholder_key");
@@ -198,8 +198,8 @@ pub(super) fn sessions_status(gateway: &Gateway, caller: &Client) -> Value {
 /// Why requests skip a target, or are sure to fail on it, whatever its
 /// health: such a target is not healthy, whatever its history.
 pub(super) enum Standing<'a> {
-    /// Its key variable is unset.
-    NoKey(&'a str),
+    /// Its key variable is unset or empty.
+    NoKey(&'a Unset),
     /// Its key is a placeholder copied from the docs (`sk-...`): the
     /// provider will refuse it. Where the key came from.
     PlaceholderKey(String),
@@ -217,7 +217,7 @@ pub(super) fn standing<'a>(
     model: &Model,
 ) -> Option<Standing<'a>> {
     match &provider.api_key {
-        ApiKey::Missing { var } => return Some(Standing::NoKey(var)),
+        ApiKey::Missing(unset) => return Some(Standing::NoKey(unset)),
         ApiKey::Set(key) if placeholder_key(key.expose_secret()).is_some() => {
             let source = match &provider.key_var {
                 Some(var) => var.clone(),

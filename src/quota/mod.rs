@@ -496,7 +496,7 @@ impl WindowStatus {
 fn without_key(provider: &Provider) -> Option<String> {
     match &provider.api_key {
         ApiKey::Set(_) => None,
-        ApiKey::Missing { var } => Some(format!("no key: ${{{var}}} is not set")),
+        ApiKey::Missing(unset) => Some(format!("no key: ${{{}}} {}", unset.var, unset.state())),
         ApiKey::None => Some("no key: the provider has no apiKey".into()),
     }
 }
@@ -506,7 +506,7 @@ fn without_key(provider: &Provider) -> Option<String> {
 pub async fn fetch(client: &reqwest::Client, provider: &Provider) -> Result<Reading, String> {
     let settings = provider.quota.as_ref().ok_or("no quota endpoint")?;
     let ApiKey::Set(key) = &provider.api_key else {
-        return Err("the provider's key is not set".into());
+        return Err(without_key(provider).unwrap_or_default());
     };
     let mut request = client.get(settings.url.clone());
     // The same headers as its requests: Kimi Coding's User-Agent gate.

@@ -26,8 +26,8 @@ pub(super) fn ledger_settings(raw: RawLedger, vars: &Vars, v: &mut Validator) ->
     if let Some(text) = raw.store {
         settings.store = match vars.unset("ledger.store") {
             // Offline validation, or an error already.
-            Some(var) => Some(StoreUrl::Unresolved {
-                var: format!("${{{var}}}"),
+            Some(unset) => Some(StoreUrl::Unresolved {
+                var: format!("${{{}}}", unset.var),
             }),
             None => {
                 let url = v.ok("ledger.store", store_url(&text));

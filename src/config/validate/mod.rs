@@ -30,7 +30,7 @@ use self::routing::{check_keys_of_chain, referenced_providers, routing};
 use super::raw::{RawAgentDefaults, RawGateway, RawProvider};
 use super::{
     Config, ConfigError, ConfigErrors, DEFAULT_PORT, Environment, Loaded, ModelRef, Routing,
-    Secrets, keys, substitute,
+    Secrets, Unset, keys, substitute,
 };
 use crate::catalog;
 use crate::ops::redact::{Redactor, is_plain_header, is_sensitive_header};
@@ -403,7 +403,10 @@ pub(super) fn validate(
             vars.substitute(value, section.to_string(), &lookup);
         }
     }
-    for Var { path, var, value } in &vars.used {
+    for Var {
+        path, var, value, ..
+    } in &vars.used
+    {
         if value.chars().any(char::is_control) {
             v.error(
                 path,
@@ -517,8 +520,7 @@ pub(super) fn validate(
     }
     if secrets == Secrets::Required {
         for var in (vars.missing.iter()).filter(|m| !m.path.starts_with("models.providers.")) {
-            let empty = lookup(&var.var).is_some();
-            v.error(&var.path, not_set(&var.var, empty));
+            v.error(&var.path, not_set(&var.unset()));
         }
     }
 
@@ -852,17 +854,9 @@ fn file_indices(written: &[Option<Value>], merged: &[Value]) -> Vec<Option<usize
 /// Where a secret's variable is set, as every message says it.
 pub const ENV_FILES: &str = "the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=)";
 
-/// What a `${name}` that the environment does not define, or defines
-/// `empty`, is told.
-pub(super) fn not_set(name: &str, empty: bool) -> String {
-    match empty {
-        true => format!(
-            "environment variable {name} is set but empty: give it its value in {ENV_FILES}"
-        ),
-        false => {
-            format!("environment variable {name} is not set: export it, or put it in {ENV_FILES}")
-        }
-    }
+/// What a `${VAR}` that gives its string no value is told.
+pub(super) fn not_set(unset: &Unset) -> String {
+    format!("environment variable {unset}: {} {ENV_FILES}", unset.fix())
 }
 
 /// A `${VAR}` found in a string, with the path of the string and the
@@ -871,6 +865,8 @@ struct Var {
     path: String,
     var: String,
     value: String,
+    /// For a variable that gave no value: it is set, but empty.
+    empty: bool,
 }
 
 /// What the `${VAR}` substitution did: the variables used, and those the
@@ -900,6 +896,7 @@ impl Vars {
                 path: path.clone(),
                 var: var.to_string(),
                 value: value.to_string(),
+                empty: value.is_empty() && lookup(var).is_some(),
             };
             // A key or token from a variable set but empty is as good as
             // unset: it is missing (said so where it is named).
@@ -918,10 +915,11 @@ impl Vars {
         });
     }
 
-    /// The unset variable the string at `path` names, if any.
-    fn unset(&self, path: &str) -> Option<&str> {
+    /// The variable the string at `path` names that gave it no value, if
+    /// any.
+    fn unset(&self, path: &str) -> Option<Unset> {
         let missing = self.missing.iter().find(|m| m.path == path);
-        missing.map(|m| m.var.as_str())
+        missing.map(Var::unset)
     }
 
     /// Whether a variable was substituted in the string at `path`.
@@ -932,7 +930,15 @@ impl Vars {
     /// The variable the string at `path` names, set or not.
     fn named_at(&self, path: &str) -> Option<&str> {
         let used = self.used.iter().find(|u| u.path == path);
-        used.map(|u| u.var.as_str()).or_else(|| self.unset(path))
+        let missing = || self.missing.iter().find(|m| m.path == path);
+        used.or_else(missing).map(|u| u.var.as_str())
+    }
+}
+
+impl Var {
+    fn unset(&self) -> Unset {
+        let (var, empty) = (self.var.clone(), self.empty);
+        Unset { var, empty }
     }
 }
 

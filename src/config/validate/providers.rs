@@ -49,7 +49,7 @@ pub(super) fn provider(
     let in_place = |text: &str| text.split('?').next().is_some_and(|at| at.contains("${"));
     let unset = (vars.unset(&url_path))
         .filter(|_| raw.base_url.as_deref().is_some_and(in_place))
-        .map(|var| super::not_set(var, false));
+        .map(|unset| super::not_set(&unset));
     let base_url = (unset.map_or(Ok(()), Err))
         .and_then(|()| raw.base_url.as_deref().ok_or("required".into()))
         .and_then(|text| {
@@ -82,9 +82,7 @@ pub(super) fn provider(
         usable
     });
     let api_key = match (raw.api_key, vars.unset(&key_path)) {
-        (_, Some(var)) => ApiKey::Missing {
-            var: var.to_string(),
-        },
+        (_, Some(unset)) => ApiKey::Missing(unset),
         (Some(key), None) if !key.is_empty() => {
             if let Some(marker) = placeholder(&key) {
                 v.warnings.push(format!(

@@ -352,7 +352,7 @@ pub(super) fn check_keys_of_chain(
         .filter(|r| {
             providers
                 .get(r.provider())
-                .is_some_and(|p| !matches!(p.api_key, ApiKey::Missing { .. }))
+                .is_some_and(|p| !matches!(p.api_key, ApiKey::Missing(_)))
         })
         .map(|r| r.as_str())
         .collect();
@@ -369,11 +369,7 @@ pub(super) fn check_keys_of_chain(
         if !providers.contains_key(provider) {
             continue;
         }
-        let state = match set.contains(&var.var.as_str()) {
-            true => "is set but empty",
-            false => "is not set",
-        };
-        let mut message = format!("environment variable {} {state}", var.var);
+        let mut message = format!("environment variable {}", var.unset());
         if let Some(other) = key_under_another_name(provider, &var.var, set, &taken) {
             message.push_str(&format!(
                 " ({other} is: the {provider} provider reads {}; rename the variable, or write apiKey: \"${{{other}}}\" in models.providers.{provider})",
