@@ -1304,18 +1304,41 @@ mod tests {
         );
     }
 
+    /// A server on a port of its own that takes one connection, reads the
+    /// startup message and answers as `answer` does.
+    fn fake_server<T: Send + 'static>(
+        answer: impl FnOnce(std::net::TcpStream) -> T + Send + 'static,
+    ) -> (u16, std::thread::JoinHandle<T>) {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let served = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut startup = [0; 1024];
+            let _ = socket.read(&mut startup);
+            answer(socket)
+        });
+        (port, served)
+    }
+
+    /// The error a spend query to the store at `text` ends in.
+    fn spend_error(text: &str) -> String {
+        let mut store = Postgres::new(&url(text)).unwrap();
+        store.spend_since(0).unwrap_err().to_string()
+    }
+
+    /// The URL of the fake server at `port`, with a password.
+    fn fake_url(port: u16) -> String {
+        format!("postgresql://u:secret-pw@127.0.0.1:{port}/db")
+    }
+
     /// A server that says a message of 2 GB is coming, then sends it as
     /// fast as it can, is cut at the message's header: nothing of it is
     /// buffered.
     #[test]
     fn a_server_that_sends_a_message_past_the_bound_is_cut_at_once() {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let sent = std::thread::spawn(move || {
-            let (mut socket, _) = listener.accept().unwrap();
-            let mut startup = [0; 1024];
-            let _ = socket.read(&mut startup);
+        use std::io::Write;
+        let (port, sent) = fake_server(|mut socket| {
             let mut header = vec![b'R'];
             header.extend(0x7fff_fff0_u32.to_be_bytes());
             socket.write_all(&header).unwrap();
@@ -1326,13 +1349,8 @@ mod tests {
             }
             sent
         });
-        let text = format!("postgresql://u:secret-pw@127.0.0.1:{port}/db");
         let started = Instant::now();
-        let err = Postgres::new(&url(&text))
-            .unwrap()
-            .spend_since(0)
-            .unwrap_err()
-            .to_string();
+        let err = spend_error(&fake_url(port));
         assert!(err.contains("more than the 1048576 one may hold"), "{err}");
         assert!(
             started.elapsed() < CONNECT_TIMEOUT,
@@ -1348,13 +1366,8 @@ mod tests {
     /// log line or recolour a terminal.
     #[test]
     fn a_servers_message_cannot_forge_a_log_line() {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            let (mut socket, _) = listener.accept().unwrap();
-            let mut startup = [0; 1024];
-            let _ = socket.read(&mut startup);
+        use std::io::Write;
+        let (port, _) = fake_server(|mut socket| {
             let mut fields = Vec::new();
             for (code, text) in [
                 (b'S', "FATAL"),
@@ -1374,12 +1387,7 @@ mod tests {
             message.extend(fields);
             socket.write_all(&message).unwrap();
         });
-        let text = format!("postgresql://u:secret-pw@127.0.0.1:{port}/db");
-        let err = Postgres::new(&url(&text))
-            .unwrap()
-            .spend_since(0)
-            .unwrap_err()
-            .to_string();
+        let err = spend_error(&fake_url(port));
         assert!(err.contains("auth failed\\n2026-11-30"), "{err}");
         assert!(!err.contains('\n') && !err.contains('\u{1b}'), "{err}");
     }
@@ -1396,11 +1404,7 @@ mod tests {
                 "unknown host: no-such-host.invalid:5432 cannot be resolved; correct the host in ledger.store",
             ),
         ] {
-            let err = Postgres::new(&url(text))
-                .unwrap()
-                .spend_since(0)
-                .unwrap_err()
-                .to_string();
+            let err = spend_error(text);
             assert!(
                 err.starts_with(&format!("cannot connect to postgres://(shown): {said} (")),
                 "{err}"
