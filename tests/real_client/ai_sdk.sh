@@ -20,15 +20,7 @@ dir="$cache/ai-sdk-$AI_VERSION-$compat_version"
     "@ai-sdk/openai-compatible@$compat_version" >/dev/null
 cp "$here/ai_sdk.mjs" "$dir/ai_sdk.mjs" # beside node_modules, where imports resolve
 
-work=$(mktemp -d)
-# The gateways' ledgers go here (under .ci/run, to its own directory),
-# never to the user's state directory.
-export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
-cleanup() {
-  kill_started
-  rm -rf "$work"
-}
-trap cleanup EXIT
+work_dir
 start "$work/down.log" "$bin/clawgate-mock" --fail-status 503
 down=$url
 start "$work/up.log" "$bin/clawgate-mock" --record "$work/up.jsonl" --reply "It is sunny in Paris." \

@@ -40,15 +40,7 @@ if [ ! -x "$claude" ] || [ "$installed" != "$version" ]; then
     "@anthropic-ai/claude-code@$version" >/dev/null
 fi
 
-work=$(mktemp -d)
-# The gateways' ledgers go here (under .ci/run, to its own directory),
-# never to the user's state directory.
-export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
-cleanup() {
-  kill_started
-  rm -rf "$work"
-}
-trap cleanup EXIT
+work_dir
 
 token=claude-code-gateway-token-31
 start "$work/mock.log" "$bin/clawgate-mock" --record "$work/requests.jsonl" \

@@ -34,12 +34,7 @@ started=$(date +%s)
 codex=$(install_codex "$cache" "$version")
 
 mkdir -p "$cache/runs"
-work=$(mktemp -d "$cache/runs/run.XXXXXX")
-cleanup() {
-  kill_started
-  rm -rf "$work"
-}
-trap cleanup EXIT
+work_dir "$cache/runs"
 
 token=codex-gateway-token-53
 # Codex runs with a client key of its own (gateway.clients), not the token.

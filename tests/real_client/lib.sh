@@ -28,6 +28,17 @@ kill_started() {
   for started in "${pids[@]}"; do kill "$started" 2>/dev/null || true; done
 }
 
+# Makes the script's work directory, `work` (under $1 when given), which
+# the script's exit removes after stopping every program `start` started
+# (keeps, and names, when KEEP_WORK is set). The gateways' ledgers go there
+# unless CLAWGATE_STATE_DIR says where (.ci/run gives the run one of its
+# own), never to the user's state directory.
+work_dir() {
+  if [ -n "${1:-}" ]; then work=$(mktemp -d "$1/run.XXXXXX"); else work=$(mktemp -d); fi
+  export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
+  trap 'kill_started; if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi' EXIT
+}
+
 # Stops a gateway (its pid) and waits for it to exit, at most 10 s: it
 # writes its access lines in batches, the last of them as it exits.
 stop_gateway() {

@@ -58,15 +58,7 @@ if [ "$(installed "$openclaw_dir/node_modules/openclaw")" != "$openclaw_version"
 fi
 openclaw="$openclaw_dir/node_modules/.bin/openclaw"
 
-work=$(mktemp -d)
-# The gateways' ledgers go here (under .ci/run, to its own directory),
-# never to the user's state directory.
-export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
-cleanup() {
-  kill_started
-  [ -n "${OPENCLAW_KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
-}
-trap cleanup EXIT
+work_dir
 
 start "$work/moonshot.log" "$bin/clawgate-mock" --record "$work/moonshot.jsonl" --style moonshot \
   --reply "Pong from Kimi." --cached-tokens 1200

@@ -13,13 +13,7 @@ set -euo pipefail
 bin=$(cd "${1:-target/debug}" && pwd)
 command -v promtool >/dev/null || { echo "prometheus.sh: promtool not found (apt-get install prometheus)" >&2; exit 1; }
 
-work=$(mktemp -d)
-export CLAWGATE_STATE_DIR=${CLAWGATE_STATE_DIR:-$work/state}
-cleanup() {
-  kill_started
-  rm -rf "$work"
-}
-trap cleanup EXIT
+work_dir
 start "$work/down.log" "$bin/clawgate-mock" --fail-status 503
 down=$url
 start "$work/kimi.log" "$bin/clawgate-mock" --weekly-quota 40/100

@@ -22,12 +22,7 @@ command -v "$node" >/dev/null || { echo "status_page: node (20 or later) not fou
 node_flags=()
 "$node" -e 'if (typeof WebSocket !== "function") process.exit(1)' 2>/dev/null || node_flags=(--experimental-websocket)
 
-work=$(mktemp -d)
-cleanup() {
-  kill_started
-  rm -rf "$work"
-}
-trap cleanup EXIT
+work_dir
 screenshot=${STATUS_PAGE_SCREENSHOT:-$work/status-page.png}
 
 token=status-page-token-7f3a
