@@ -120,7 +120,6 @@ pub fn id(key: &str) -> &str {
 /// One session's memory.
 #[derive(Debug)]
 struct Entry {
-    client: Arc<str>,
     main: Slot,
     /// Another conversation within the session to the same model (a side
     /// request: [`conversation::unrelated`]), with its own turn before;
@@ -210,6 +209,7 @@ pub struct Whose<'a> {
 #[derive(Debug, Clone)]
 pub struct Turn {
     pub session: Arc<str>,
+    client: Arc<str>,
     /// The place of the chain it goes to: the turn before is the
     /// session's last turn to the same place.
     model: Arc<str>,
@@ -233,10 +233,12 @@ pub struct Turn {
 }
 
 impl Turn {
-    /// The first turn of a conversation of `thread`: none before it.
-    fn first(thread: &Thread, side: bool, stamp: u64) -> Self {
+    /// The first turn of a conversation of `thread` (of `client`): none
+    /// before it.
+    fn first(thread: &Thread, client: &Arc<str>, side: bool, stamp: u64) -> Self {
         Self {
             session: thread.0.clone(),
+            client: client.clone(),
             model: thread.1.clone(),
             prefix_break: None,
             previous_target: None,
@@ -326,7 +328,7 @@ impl Sessions {
                     Some(slot) if slot.target.is_none() => Turn {
                         idle: Some(now.saturating_duration_since(slot.seen)),
                         next: Some((conversation, now)),
-                        ..Turn::first(&thread, !on_main, stamp)
+                        ..Turn::first(&thread, client, !on_main, stamp)
                     },
                     Some(slot) => {
                         let prefix_break =
@@ -337,12 +339,12 @@ impl Sessions {
                             previous_input: slot.input,
                             idle: Some(now.saturating_duration_since(slot.seen)),
                             next: Some((conversation, now)),
-                            ..Turn::first(&thread, !on_main, stamp)
+                            ..Turn::first(&thread, client, !on_main, stamp)
                         }
                     }
                     None => {
                         entry.side = Some(Slot::new(conversation, now, stamp));
-                        Turn::first(&thread, true, stamp)
+                        Turn::first(&thread, client, true, stamp)
                     }
                 };
                 entry.seen = now;
@@ -351,14 +353,13 @@ impl Sessions {
             }
             None => {
                 let entry = Entry {
-                    client: client.clone(),
                     main: Slot::new(conversation, now, stamp),
                     side: None,
                     seen: now,
                     stamp,
                 };
                 inner.sessions.insert(thread.clone(), entry);
-                Turn::first(&thread, false, stamp)
+                Turn::first(&thread, client, false, stamp)
             }
         };
         inner.order.push_back((thread, stamp));
@@ -399,30 +400,28 @@ impl Sessions {
         });
         let mut inner = self.lock();
         let thread = (turn.session.clone(), turn.model);
-        let client = match inner.sessions.get_mut(&thread) {
-            Some(entry) => {
-                let slot = match &mut entry.side {
-                    Some(side) if turn.side => side,
-                    _ => &mut entry.main,
-                };
-                // A turn older than the slot's (answered after a later
-                // one) leaves it as the later one left it.
-                if turn.stamp >= slot.stamp {
-                    if let Some(target) = answered_by
-                        && slot.target.as_deref() != Some(target)
-                    {
-                        slot.target = Some(Arc::from(target));
-                    }
-                    if let Some((conversation, seen)) = turn.next.take() {
-                        (slot.conversation, slot.seen) = (conversation, seen);
-                    }
-                    slot.stamp = turn.stamp;
-                    slot.input = usage.map(|(input, _)| input);
+        // A session forgotten while its turn was in flight (bounded out,
+        // idle too long) keeps nothing of it; its break is counted still.
+        if let Some(entry) = inner.sessions.get_mut(&thread) {
+            let slot = match &mut entry.side {
+                Some(side) if turn.side => side,
+                _ => &mut entry.main,
+            };
+            // A turn older than the slot's (answered after a later
+            // one) leaves it as the later one left it.
+            if turn.stamp >= slot.stamp {
+                if let Some(target) = answered_by
+                    && slot.target.as_deref() != Some(target)
+                {
+                    slot.target = Some(Arc::from(target));
                 }
-                entry.client.clone()
+                if let Some((conversation, seen)) = turn.next.take() {
+                    (slot.conversation, slot.seen) = (conversation, seen);
+                }
+                slot.stamp = turn.stamp;
+                slot.input = usage.map(|(input, _)| input);
             }
-            None => return cause,
-        };
+        }
         if let Some(cause) = &cause {
             metrics::session_cache_break(cause.cause());
             let at = SystemTime::now()
@@ -433,7 +432,7 @@ impl Sessions {
             }
             inner.breaks.push_front(Noted {
                 session: turn.session,
-                client,
+                client: turn.client,
                 cause: cause.cause(),
                 detail: cause.to_string(),
                 target: answered_by.map(Arc::from),
@@ -502,7 +501,8 @@ impl Inner {
 /// session was idle longer than the provider keeps its cache (`expired`:
 /// a session back from a pause is placed afresh, so it often moves too,
 /// but the cache it left was cold), or another target answered than the
-/// turn before (`moved`).
+/// turn before (`moved`). A provider that keeps no cache (a `lifetime` of
+/// zero) has none to break.
 pub fn low_hit_cause(
     previous_target: Option<&str>,
     answered_by: Option<&str>,
@@ -511,7 +511,7 @@ pub fn low_hit_cause(
     input: u64,
     cached: u64,
 ) -> Option<Break> {
-    if input == 0 || cached as f64 >= LOW_HIT_RATE * input as f64 {
+    if input == 0 || lifetime.is_zero() || cached as f64 >= LOW_HIT_RATE * input as f64 {
         return None;
     }
     match (previous_target, answered_by) {
@@ -581,6 +581,12 @@ mod tests {
         assert_eq!(cause(Some("a/m"), Some("b/m"), minute, 500), None);
         assert_eq!(cause(None, Some("b/m"), minute, 0), None);
         assert_eq!(low_hit_cause(None, None, five * 2, five, 0, 0), None);
+        // No cache kept, none broken: whatever the idle time or the move.
+        for (before, idle) in [("a/m", minute), ("b/m", minute), ("a/m", 6 * minute)] {
+            let nothing_kept = Duration::ZERO;
+            let cause = low_hit_cause(Some(before), Some("a/m"), idle, nothing_kept, 1000, 0);
+            assert_eq!(cause, None, "{before} after {idle:?}");
+        }
     }
 
     #[test]
@@ -644,6 +650,28 @@ mod tests {
         let causes: Vec<&str> = recent.iter().map(|n| n.cause).collect();
         assert_eq!(causes, ["moved", "messages"]);
         assert!(sessions.recent_breaks(Some("other")).is_empty());
+    }
+
+    /// A session bounded out while its turn is in flight: its break, which
+    /// the access line names, is counted and listed as the others are.
+    #[test]
+    fn a_break_of_a_session_forgotten_in_flight_is_kept_still() {
+        let sessions = Sessions::new(Limits {
+            max_sessions: 1,
+            ..Limits::default()
+        });
+        let now = Instant::now();
+        let first = turn(&sessions, "c/s5", &[1], now);
+        sessions.settle(first, Some("a/m"), None, None);
+        let rewritten = turn(&sessions, "c/s5", &[2], now);
+        let other = turn(&sessions, "c/s6", &[1], now);
+        assert_eq!(sessions.len(), 1, "s5 bounded out");
+        let settled = sessions.settle(rewritten, Some("a/m"), None, None);
+        assert_eq!(settled, Some(Break::Messages { index: 0 }));
+        let recent = sessions.recent_breaks(Some("c"));
+        let listed: Vec<(&str, &str)> = recent.iter().map(|n| (&*n.session, n.cause)).collect();
+        assert_eq!(listed, [("c/s5", "messages")]);
+        sessions.settle(other, Some("a/m"), None, None);
     }
 
     #[test]
