@@ -201,6 +201,30 @@ async fn the_cheapest_target_gets_the_most_new_sessions_and_none_gets_none() {
     }
 }
 
+/// A member whose key variable is not set is skipped by requests, as the
+/// startup warning says: no new session is drawn onto it (each was, and
+/// spent an attempt there, whenever its cooldown ended).
+#[tokio::test]
+async fn a_member_without_its_key_gets_no_new_session() {
+    let mocks = three_mocks().await;
+    let mut config = pool_config([&mocks[0], &mocks[1], &mocks[2]], [0.1, 1.0, 1.0], None);
+    config["models"]["providers"]["a"]["apiKey"] = json!("${CLAWGATE_TEST_UNSET_POOL_KEY}");
+    let gw = gateway(config).await;
+    for n in 0..40 {
+        let response = gw
+            .client()
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .header("x-clawgate-session", format!("keyless-{n}"))
+            .json(&json!({"messages": user_message()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let attempts = header(&response, "x-clawgate-attempts");
+        assert_eq!(attempts, "1", "session {n} was drawn onto a first");
+    }
+}
+
 #[tokio::test]
 async fn with_sessions_off_requests_are_drawn_one_by_one() {
     let mocks = three_mocks().await;

@@ -65,6 +65,15 @@ pub struct Member {
     /// Its account's quota pressure (`crate::quota::pressure`); `None`
     /// when the quota is spent.
     pub quota: Option<f64>,
+    /// Its provider's key variable gives no key: requests skip it.
+    pub no_key: bool,
+}
+
+impl Member {
+    /// Neither cooling down, nor out of quota, nor without its key.
+    fn available(&self) -> bool {
+        !self.recent.cooling && self.quota.is_some() && !self.no_key
+    }
 }
 
 /// A member weighed: its expected cost per turn and the factors applied.
@@ -85,7 +94,7 @@ pub struct Weighed {
     pub expected_usd: f64,
     /// Its chance of being drawn for a new session.
     pub chance: f64,
-    /// Neither cooling down nor out of quota.
+    /// Neither cooling down, nor out of quota, nor without its key.
     pub available: bool,
 }
 
@@ -109,9 +118,7 @@ pub fn weigh(members: &[Member], out: &mut [Weighed]) {
         .iter()
         .filter_map(|m| m.cost.as_ref().map(turn_usd))
         .fold(0.0, f64::max);
-    let any_available = members
-        .iter()
-        .any(|m| !m.recent.cooling && m.quota.is_some());
+    let any_available = members.iter().any(Member::available);
     let mut total = 0.0;
     let mut available = 0usize;
     for (member, weighed) in members.iter().zip(out.iter_mut()) {
@@ -126,7 +133,7 @@ pub fn weigh(members: &[Member], out: &mut [Weighed]) {
         let reliability = 1.0 / (1.0 - failing);
         let quota = member.quota.unwrap_or(1.0);
         let expected_usd = (turn.unwrap_or(dearest) + FLOOR_USD) * speed * reliability * quota;
-        let is_available = !any_available || (!member.recent.cooling && member.quota.is_some());
+        let is_available = !any_available || member.available();
         *weighed = Weighed {
             turn_usd: turn,
             speed,
@@ -157,8 +164,9 @@ pub fn weigh_by_price(run: &[Target]) -> Vec<Weighed> {
         .iter()
         .map(|target| Member {
             cost: target.model.cost,
-            recent: Recent::default(),
             quota: Some(1.0),
+            no_key: target.provider.api_key.is_missing(),
+            ..Member::default()
         })
         .collect();
     let mut out = vec![Weighed::default(); members.len()];
@@ -440,6 +448,7 @@ impl Placements {
         for (member, target) in members.iter_mut().zip(run) {
             member.cost = target.model.cost;
             member.quota = readings.quotas.pressure(&target.provider, wall);
+            member.no_key = target.provider.api_key.is_missing();
         }
         weigh(&members[..run.len()], &mut weighed[..run.len()]);
         let drawn = draw(&weighed[..run.len()], fastrand::f64());
@@ -554,8 +563,8 @@ mod tests {
                 cache_read,
                 cache_write: 0.0,
             }),
-            recent: Recent::default(),
             quota: Some(1.0),
+            ..Member::default()
         }
     }
 
@@ -618,17 +627,19 @@ mod tests {
     }
 
     #[test]
-    fn cooling_or_spent_members_are_not_drawn_unless_all_are() {
+    fn cooling_spent_or_keyless_members_are_not_drawn_unless_all_are() {
         let mut cooling = priced(0.1, 0.01, 0.1);
         cooling.recent.cooling = true;
         let mut spent = priced(0.1, 0.01, 0.1);
         spent.quota = None;
-        let some = weighed(&[cooling, spent, priced(9.0, 9.0, 9.0)]);
+        let mut keyless = priced(0.1, 0.01, 0.1);
+        keyless.no_key = true;
+        let some = weighed(&[cooling, spent, keyless, priced(9.0, 9.0, 9.0)]);
         assert_eq!(
             some.iter().map(|w| w.chance).collect::<Vec<_>>(),
-            [0.0, 0.0, 1.0]
+            [0.0, 0.0, 0.0, 1.0]
         );
-        let all = weighed(&[cooling, spent]);
+        let all = weighed(&[cooling, spent, keyless]);
         assert!(all.iter().all(|w| w.available && w.chance > 0.0));
     }
 

@@ -196,9 +196,7 @@ fn check_config(source: &Source, env: &Environment, report: &mut Report) -> Opti
 /// a provider the config writes but does not chain.
 fn check_keys(config: &Config, report: &mut Report) {
     let chain = config.chain(None).unwrap_or_default();
-    let servable = chain
-        .iter()
-        .any(|t| !matches!(t.provider.api_key, ApiKey::Missing(_)));
+    let servable = chain.iter().any(|t| !t.provider.api_key.is_missing());
     for provider in config.providers.values() {
         let in_chain = chain.iter().any(|t| t.provider.id == provider.id);
         let role = if in_chain {

@@ -1161,6 +1161,12 @@ impl ApiKey {
         matches!(self, ApiKey::Set(_))
     }
 
+    /// Whether the config names a variable that gives no key: requests
+    /// skip the provider.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, ApiKey::Missing(_))
+    }
+
     /// A description that never contains the key.
     pub fn describe(&self) -> String {
         match self {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::super::raw::{RawAgentDefaults, RawChain, RawPlace};
 use super::super::{
-    ApiKey, MAX_POOL, ModelRef, Pool, Provider, Routing, Secrets, models_of, normalize_ref, suggest,
+    MAX_POOL, ModelRef, Pool, Provider, Routing, Secrets, models_of, normalize_ref, suggest,
 };
 use super::{ENV_FILES, Validator, Vars};
 use crate::catalog;
@@ -352,7 +352,7 @@ pub(super) fn check_keys_of_chain(
         .filter(|r| {
             providers
                 .get(r.provider())
-                .is_some_and(|p| !matches!(p.api_key, ApiKey::Missing(_)))
+                .is_some_and(|p| !p.api_key.is_missing())
         })
         .map(|r| r.as_str())
         .collect();
