@@ -190,6 +190,31 @@ async fn each_conversation_gets_one_session_from_what_its_client_sends_or_its_st
     );
 }
 
+/// A request no chain serves (a model the config does not have) reaches
+/// no provider's cache: it takes no place among the sessions kept, which
+/// it would evict a real one from, and its access line names none.
+#[tokio::test]
+async fn a_request_for_an_unknown_model_keeps_no_session() {
+    let (captured, _guard) = Captured::start();
+    let mock = healthy_mock().await;
+    let gw = one_target(&mock, json!({})).await;
+    let sessions = gw.gateway.sessions().unwrap();
+    let mut body = chat(&[], vec![user("hello")]);
+    body["model"] = json!("no-such-model");
+    for named in [&[("x-clawgate-session", "nosuch")][..], &[]] {
+        let (status, _) = send(&gw, "/v1/chat/completions", named, body.clone()).await;
+        assert_eq!(status, 404);
+    }
+    assert_eq!(sessions.len(), 0);
+    assert_eq!(line(&captured, 2).await.0, "");
+    body["model"] = json!("p/m");
+    let named = [("x-clawgate-session", "real")];
+    let (status, _) = send(&gw, "/v1/chat/completions", &named, body).await;
+    assert_eq!(status, 200);
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(line(&captured, 3).await.0, "anonymous/real");
+}
+
 #[tokio::test]
 async fn a_session_is_its_clients_alone() {
     let (captured, _guard) = Captured::start();

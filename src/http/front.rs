@@ -301,12 +301,13 @@ async fn answer<F: FrontEnd>(gateway: &Gateway, request: Request) -> Result<Resp
         }
         None => (request, Scope::of_client(&client)),
     };
-    if let (Some(sessions), Some((key, conversation))) = (sessions, found) {
+    // A request no chain serves reaches no provider's cache: no session.
+    if let (Some(sessions), Some((key, conversation)), Ok(targets)) = (sessions, found, &chain) {
         // Message indices after the system prompt, as the turn counts them.
         let system = conversation.system.len();
         // The place the chain starts at (a pool, or a model), however the
         // client named it: the provider's cache is that place's.
-        let place = match chain.as_deref().ok().and_then(<[_]>::first) {
+        let place = match targets.first() {
             Some(Target {
                 pool: Some(pool), ..
             }) => Cow::Owned(format!("pool {pool}")),
