@@ -1637,6 +1637,28 @@ fn a_bad_ledger_store_is_a_config_error_that_never_quotes_the_password() {
         &env("postgres://gw:hunter2@localhost/usage?colour=blue"),
         "unknown URL parameter \"colour\"",
     );
+    // A value the PostgreSQL client cannot read: refused here, as it would
+    // be at start, where the gateway could only count in memory.
+    for (query, option) in [
+        ("connect_timeout=10s", "connect_timeout"),
+        ("keepalives=maybe", "keepalives"),
+        ("target_session_attrs=bogus", "target_session_attrs"),
+        ("load_balance_hosts=x", "load_balance_hosts"),
+    ] {
+        let url = format!("postgres://gw:hunter2@localhost/usage?{query}");
+        check(
+            json!({"store": "${PG_URL}"}),
+            &[("PG_URL", url.as_str())],
+            &format!(
+                "ledger.store: invalid connection string: invalid value for option `{option}`"
+            ),
+        );
+    }
+    check(
+        json!({"store": "${PG_URL}"}),
+        &env("postgres://gw:hunter2@localhost:abc/usage"),
+        "ledger.store: not a valid URL (invalid port number)",
+    );
     check(
         json!({"store": "${PG_URL}"}),
         &env("postgres://gw:hunter2@db.example/usage?sslmode=require"),

@@ -128,6 +128,18 @@ pub(super) fn store_url(text: &str) -> Result<StoreUrl, String> {
         };
         pairs.push((name.into_owned(), value.into_owned()));
     }
+    // A value the PostgreSQL client cannot read (a port, a timeout, a
+    // mode) is refused here as at start, where the gateway could only
+    // count in memory. Its errors name options, never values.
+    if let Err(error) = text.parse::<tokio_postgres::Config>() {
+        let mut words = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            words = format!("{words}: {cause}");
+            source = cause.source();
+        }
+        return Err(words);
+    }
     if password_in_query {
         shown.query_pairs_mut().clear().extend_pairs(pairs);
     }
