@@ -2099,3 +2099,25 @@ fn config_show_prints_the_budgets_and_the_reasoning_cache() {
     assert_eq!(shown["gateway"]["reasoningCache"], false, "{shown}");
     assert_eq!(shown["gateway"]["budgets"], json!([]), "{shown}");
 }
+
+/// A config path that is a named pipe is refused at once, naming it: it
+/// held the reader until something wrote to it, and a reload onto one
+/// held every reload after it, without a word.
+#[test]
+fn a_named_pipe_is_refused_without_waiting_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json5");
+    let made = std::process::Command::new("mkfifo").arg(&path).status();
+    assert!(made.unwrap().success());
+    let (sent, read) = std::sync::mpsc::channel();
+    let reading = path.clone();
+    std::thread::spawn(move || sent.send(config::read_document(&reading).map(|_| ())));
+    let read = read.recv_timeout(std::time::Duration::from_secs(5));
+    let errors = read.expect("not held").expect_err("refused");
+    assert!(
+        errors
+            .to_string()
+            .contains("a named pipe or a socket, not a file"),
+        "{errors}"
+    );
+}
