@@ -937,6 +937,14 @@ fn a_variable_named_but_not_quite_is_refused_saying_how_to_write_it() {
             "{KIMI_API_KEY}",
             r#"the name of a variable, not a key: write "${KIMI_API_KEY}" to use its value"#,
         ),
+        (
+            "${KIMI_API_KEY} ",
+            r#"write "${KIMI_API_KEY}" without the space or line break at its end: it would be part of the key, which HTTP takes without it"#,
+        ),
+        (
+            " ${KIMI_API_KEY}",
+            r#"write "${KIMI_API_KEY}" without the space or line break at its end: it would be part of the key, which HTTP takes without it"#,
+        ),
     ] {
         let errors = errors_of(&provider(key), &env);
         assert_eq!(errors, [format!("{at}: {said}")], "{key}");
@@ -995,6 +1003,31 @@ fn a_variable_named_but_not_quite_is_refused_saying_how_to_write_it() {
         errors,
         [r#"gateway.auth.token: its `${` is never closed: write "${CLAWGATE_TOKEN}""#]
     );
+    // A client's key, or the token, with a space at its end could never
+    // be presented (HTTP drops it); a client's key is never partly in the
+    // file.
+    let env = [
+        env.as_slice(),
+        &[("ALICE_KEY", "alice-key-0123456789abcdef")],
+    ]
+    .concat();
+    for (gateway, said) in [
+        (
+            "{auth: {token: '${ALICE_KEY}\\n'}}",
+            r#"gateway.auth.token: write "${ALICE_KEY}" without the space or line break at its end"#,
+        ),
+        (
+            "{clients: {a: {key: '${ALICE_KEY} '}}}",
+            r#"gateway.clients.a.key: write "${ALICE_KEY}" without the space or line break at its end"#,
+        ),
+        (
+            "{clients: {a: {key: 'x${ALICE_KEY}'}}}",
+            r#"gateway.clients.a.key: write "${ALICE_KEY}" alone, the whole key in the env file clawgate reads"#,
+        ),
+    ] {
+        let errors = errors_of(&format!("{{gateway: {gateway}}}"), &env).join("\n");
+        assert!(errors.contains(said), "{gateway}: {errors}");
+    }
     let errors = errors_of(
         "{gateway: {bind: '0.0.0.0', auth: {token: '${CLAWGATE_TOKEN}'}}}",
         &env,

@@ -377,7 +377,9 @@ pub(super) fn validate(
     for (path, value, place) in secret_places(&user) {
         let whole = !matches!(place, Secret::Header { .. });
         let text = value.as_str().unwrap_or_default();
-        if let Some(mistake) = reference_mistake(text, whole, &defined) {
+        let mistake = reference_mistake(text, whole, &defined)
+            .or_else(|| matches!(place, Secret::ClientKey).then(|| partly_written(text))?);
+        if let Some(mistake) = mistake {
             v.error(&path, mistake);
             mistaken.insert(path);
         }
@@ -748,6 +750,11 @@ fn reference_mistake(written: &str, whole: bool, defined: &dyn Fn(&str) -> bool)
                 "clawgate sends `Bearer` (or the header its API takes) itself: write \"{alone}\" alone"
             ));
         }
+        if written.trim() != written {
+            return Some(format!(
+                "write \"{alone}\" without the space or line break at its end: it would be part of the key, which HTTP takes without it"
+            ));
+        }
         return (before.ends_with(['{', '$']) || after.starts_with('}')).then(|| {
             format!("write \"{alone}\" alone: the brace beside it would be sent as part of the key")
         });
@@ -770,6 +777,17 @@ fn reference_mistake(written: &str, whole: bool, defined: &dyn Fn(&str) -> bool)
     }
     (is_env_name(name, false) && (braced || name.len() == written.len())).then(|| {
         format!("the name of a variable, not a key: write \"${{{name}}}\" to use its value")
+    })
+}
+
+/// What is wrong with a client's key written partly in the file around
+/// its `${NAME}` (`x${KEY}`): that part would be in the file, and in the
+/// Nix store.
+fn partly_written(written: &str) -> Option<String> {
+    let at = written.find("${")?;
+    let name = written[at + 2..].split('}').next().unwrap_or_default();
+    (written != format!("${{{name}}}")).then(|| {
+        format!("write \"${{{name}}}\" alone, the whole key in {ENV_FILES}: no part of a client's key is written in the config")
     })
 }
 
