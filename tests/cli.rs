@@ -832,6 +832,8 @@ async fn serve_notifies_systemd_reloads_on_sighup_and_drains_on_sigterm() {
     let after = notification(&socket).await;
     assert_contains(&after, "READY=1");
     assert_contains(&after, "last reload refused: invalid config");
+    // Why, not the heading alone (`invalid config (path):`).
+    assert_contains(&after, "): invalid JSON5 at line 1");
     assert_eq!(served.chat().await.status(), 200);
 
     served.signal("TERM");

@@ -155,7 +155,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         move || {
             let line = live_status(&gateway);
             match refused.lock().map(|r| r.clone()) {
-                Ok(Some(why)) => format!("last reload refused: {why}; {line}"),
+                Ok(Some(why)) => format!("last reload refused: {}; {line}", in_one_line(&why)),
                 _ => line,
             }
         }
@@ -358,12 +358,31 @@ async fn reload(
         }
         Err(reason) => {
             tracing::error!("reload refused; the previous config keeps serving: {reason}");
-            let first_line = reason.lines().next().unwrap_or_default();
             systemd::ready(&format!(
-                "serving on {addr}; last reload refused: {first_line}"
+                "serving on {addr}; last reload refused: {}",
+                in_one_line(&reason)
             ));
             Some(reason)
         }
+    }
+}
+
+/// Why a reload was refused, in the one line `systemctl status` shows: a
+/// heading that ends in `:` (`invalid config (path):`) with the first
+/// reason under it, and a word that the log has the rest.
+fn in_one_line(reason: &str) -> String {
+    let mut lines = reason
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty());
+    let first = lines.next().unwrap_or_default();
+    let Some(heading) = first.strip_suffix(':') else {
+        return first.to_string();
+    };
+    match (lines.next(), lines.next()) {
+        (Some(reason), None) => format!("{heading}: {reason}"),
+        (Some(reason), Some(_)) => format!("{heading}: {reason} (more in the log)"),
+        (None, _) => heading.to_string(),
     }
 }
 
@@ -427,6 +446,23 @@ mod tests {
         port: None,
         bind: None,
     };
+
+    #[test]
+    fn a_refused_reload_is_said_in_one_line_with_its_first_reason() {
+        let invalid = "invalid config (/c.json5):\n  gateway.port: expected a port\n  gateway.bind: expected an address\n";
+        assert_eq!(
+            in_one_line(invalid),
+            "invalid config (/c.json5): gateway.port: expected a port (more in the log)"
+        );
+        assert_eq!(
+            in_one_line("invalid config (/c.json5):\n  gateway.port: expected a port"),
+            "invalid config (/c.json5): gateway.port: expected a port"
+        );
+        assert_eq!(
+            in_one_line("refusing to listen\nhere"),
+            "refusing to listen"
+        );
+    }
 
     #[test]
     fn the_command_line_wins_and_exposure_needs_a_token() {
