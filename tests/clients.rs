@@ -323,9 +323,7 @@ async fn a_client_over_its_budget_gets_402_naming_it_and_others_are_served() {
             "{body}"
         );
         assert!(text.contains("it resets at "), "{body}");
-        if let Api::Chat = api {
-            assert_eq!(body["error"]["budget"]["client"], "bob", "{body}");
-        }
+        assert_eq!(body["error"]["budget"]["client"], "bob", "{api:?}: {body}");
     }
     // Bob's budget is his own; and his chain never fell over to dear/m.
     assert_eq!(

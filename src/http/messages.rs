@@ -319,7 +319,8 @@ fn shown(name: &str) -> &str {
 
 /// The Anthropic error body for `report`:
 /// `{"type": "error", "error": {"type", "message"}, "request_id"}`, the
-/// type the status implies. The status and headers (`Retry-After`,
+/// type the status implies; a budget's refusal adds `error.budget`, as
+/// every API's does. The status and headers (`Retry-After`,
 /// `x-clawgate-attempts`) are the OpenAI API's. A provider's
 /// context-overflow message is worded as Claude Code needs to recover from
 /// it.
@@ -334,6 +335,9 @@ fn anthropic_error_body(report: &ErrorReport) -> Value {
         "type": "error",
         "error": {"type": report.told.map_or_else(|| anthropic::error_type(report.status.as_u16()), told_type), "message": message},
     });
+    if let Some(budget) = &report.budget {
+        body["error"]["budget"] = budget.clone();
+    }
     if let Some(id) = &report.request_id {
         body["request_id"] = json!(&**id);
     }
