@@ -2244,9 +2244,19 @@ async fn doctor_passes_the_port_held_by_a_running_clawgate() {
     let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let other_port = other.local_addr().unwrap().port();
     let files = Files::new();
-    for (port, ok) in [(port, true), (other_port, false)] {
+    // This config's chain; another's, which serve could not listen for;
+    // a port held by something else.
+    let cases = [
+        (port, None, true),
+        (port, Some("backup/m"), false),
+        (other_port, None, false),
+    ];
+    for (port, primary, ok) in cases {
         let mut config = chain_config(&upstream, &upstream);
         config["gateway"] = json!({"port": port});
+        if let Some(primary) = primary {
+            config["agents"]["defaults"]["model"] = json!({"primary": primary});
+        }
         let config = files.config(&config);
         let output =
             tokio::task::spawn_blocking(move || run(&["doctor", "--config", s(&config)], &[]))
@@ -2260,7 +2270,16 @@ async fn doctor_passes_the_port_held_by_a_running_clawgate() {
             .to_string();
         assert_eq!(line.starts_with("ok"), ok, "{line}");
         if ok {
-            assert_contains(&line, "is held by a running clawgate");
+            assert_contains(
+                &line,
+                "is held by a running clawgate serving this config's chain",
+            );
+        }
+        if primary.is_some() {
+            assert_contains(
+                &line,
+                "is held by a running clawgate serving another chain (primary/m -> backup/m): serve with this config cannot listen there",
+            );
         }
     }
     drop(other);

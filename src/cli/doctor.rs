@@ -338,14 +338,70 @@ async fn probe_ledger(config: &Config, report: &mut Report) {
 
 fn check_port(config: &Config, report: &mut Report) {
     let addr = SocketAddr::new(config.gateway.bind, config.gateway.port);
+    let local = config.gateway.local_address(addr.port());
+    let another = |what: &str| {
+        format!(
+            "{addr} is held by a running clawgate {what}: serve with this config cannot listen there; stop that one, or set gateway.port"
+        )
+    };
     match std::net::TcpListener::bind(addr) {
         Ok(_) => report.check(Mark::Ok, format!("{addr} is free")),
-        Err(_) if clawgate_at(config.gateway.local_address(addr.port())) => report.check(
-            Mark::Ok,
-            format!("{addr} is held by a running clawgate (the one this config serves?)"),
-        ),
+        Err(_) if clawgate_at(local) => {
+            let ours = config.chain(None).map(|targets| {
+                let refs = targets.iter().map(|t| t.model_ref.to_string());
+                refs.collect::<Vec<_>>()
+            });
+            let token = config.gateway.auth_token.as_ref();
+            match served_chain(local, token.map(|t| t.expose_secret())) {
+                Some(Ok(chain)) if ours.as_ref().is_ok_and(|ours| *ours == chain) => report.check(
+                    Mark::Ok,
+                    format!("{addr} is held by a running clawgate serving this config's chain"),
+                ),
+                Some(Ok(chain)) => report.check(
+                    Mark::Fail,
+                    another(&format!("serving another chain ({})", chain.join(" -> "))),
+                ),
+                Some(Err(401 | 403)) if token.is_some() => report.check(
+                    Mark::Fail,
+                    another("that refuses this config's gateway.auth.token"),
+                ),
+                _ => report.check(
+                    Mark::Ok,
+                    format!("{addr} is held by a running clawgate (the one this config serves?)"),
+                ),
+            }
+        }
         Err(err) => report.check(Mark::Fail, super::serve::cannot_listen(addr, &err)),
     }
+}
+
+/// The default chain the clawgate at `addr` serves, asked with `token`
+/// within a second: `Err` with the status it refused with, `None` when
+/// its answer cannot be read.
+fn served_chain(addr: SocketAddr, token: Option<&str>) -> Option<Result<Vec<String>, u16>> {
+    use std::io::{Read, Write};
+    let wait = Duration::from_secs(1);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, wait).ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET /v1/status HTTP/1.0\r\nHost: localhost\r\n{auth}\r\n"
+    )
+    .ok()?;
+    let mut answer = Vec::new();
+    stream.take(1 << 20).read_to_end(&mut answer).ok()?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    let status: u16 = head.get(9..12)?.parse().ok()?;
+    if status != 200 {
+        return Some(Err(status));
+    }
+    let status: serde_json::Value = serde_json::from_str(body).ok()?;
+    let chain = status["defaultChain"].as_array()?.iter();
+    Some(Ok(chain
+        .filter_map(|r| r.as_str().map(String::from))
+        .collect()))
 }
 
 /// Whether what listens at `addr` is a clawgate: its `GET /` (not asking
