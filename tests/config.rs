@@ -873,6 +873,19 @@ fn keys_left_unsubstituted_or_empty_unknown_input_kinds_and_a_default_alias_are_
             "{{models: {{mode: 'replace', providers: {{a: {{baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k', models: [{entry}, {{id: 'n'}}]}}}}}}, agents: {{defaults: {{model: {{primary: 'a/n'}}}}}}}}"
         )
     };
+    // A price past a dollar a token, or none a number can hold: its calls
+    // could be neither costed nor counted as uncosted.
+    for cost in [
+        "{input: 1e308, output: 1e308}",
+        "{input: -1}",
+        "{cacheRead: 2000000}",
+    ] {
+        let errors = errors_of(&model(&format!("{{id: 'm', cost: {cost}}}")), &env).join("\n");
+        assert!(
+            errors.contains("models.providers.a.models[0].cost: costs must be numbers from 0 to 1000000 (USD per million tokens)"),
+            "{cost}: {errors}"
+        );
+    }
     let errors = errors_of(&model("{id: 'm', maxTokens: 0}"), &env).join("\n");
     assert!(
         errors.contains("models.providers.a.models[0].maxTokens: expected 1 or more"),

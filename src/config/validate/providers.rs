@@ -23,6 +23,9 @@ use crate::capabilities::{self, Api, CapabilitySettings, Dialect};
 use crate::catalog;
 use crate::ops::redact::{Redactor, is_sensitive_header, without_query};
 
+/// The most a price may be, in USD per million tokens: a dollar a token.
+const MAX_PRICE: f64 = 1_000_000.0;
+
 pub(super) fn provider(
     id: &str,
     raw: RawProvider,
@@ -306,8 +309,18 @@ fn model(
         cache_read: c.cache_read.unwrap_or(0.0),
         cache_write: c.cache_write.unwrap_or(0.0),
     });
-    if written.iter().flatten().any(|c| !c.is_finite() || *c < 0.0) {
-        v.error(format!("{path}.cost"), "costs must be non-negative numbers");
+    // A price past a dollar a token is a mistake, and one near f64's
+    // range makes every call's cost unreadable, neither counted nor
+    // uncosted.
+    if written
+        .iter()
+        .flatten()
+        .any(|c| !(0.0..=MAX_PRICE).contains(c))
+    {
+        v.error(
+            format!("{path}.cost"),
+            format!("costs must be numbers from 0 to {MAX_PRICE} (USD per million tokens)"),
+        );
     }
     // A word not among the kinds the gateway reads would make the model
     // silently text-only (an image is skipped by `image`'s absence).
