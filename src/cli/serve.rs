@@ -257,7 +257,7 @@ fn live_status(gateway: &Gateway) -> String {
     ledger::summary::line(&ledger.recent(), &cooling, spent)
 }
 
-/// The first line of why the last reload was refused, until one succeeds.
+/// Why the last reload was refused, until one succeeds.
 type RefusedReload = Arc<std::sync::Mutex<Option<String>>>;
 
 /// SIGHUP re-reads the env files and the config and applies them exactly as
@@ -300,13 +300,18 @@ async fn reload_on_sighup(
         })
         .await;
         if let Ok(mut refused) = refused.lock() {
-            *refused = reason.map(|why| why.lines().next().unwrap_or_default().to_string());
+            *refused = reason;
         }
     }
 }
 
 /// What a reload read: where from, the config to serve, notes for the log.
 type Reloaded = (Source, Config, Vec<String>);
+
+/// The longest a reload waits for its files: one that never comes (a
+/// named pipe no one writes, a hung network filesystem) is refused, and
+/// the next reload does not wait behind it.
+const RELOAD_READ_AT_MOST: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The stack of the thread a reload reads on: far more than the config's
 /// depth limit needs, so that a file the depth check misjudged still cannot
@@ -335,14 +340,18 @@ async fn reload(
         });
     let applied = match spawned {
         Err(err) => Err(format!("could not start reading the config: {err}")),
-        Ok(_) => match result.await {
-            Ok(Ok(read)) => read,
+        Ok(_) => match tokio::time::timeout(RELOAD_READ_AT_MOST, result).await {
+            Err(_) => Err(format!(
+                "reading the config or the env file took more than {} s (a named pipe no one writes? a hung filesystem?)",
+                RELOAD_READ_AT_MOST.as_secs()
+            )),
+            Ok(Ok(Ok(read))) => read,
             // The panic's own message went to stderr; it may quote the file.
-            Ok(Err(_panic)) => Err(
+            Ok(Ok(Err(_panic))) => Err(
                 "reading the config failed unexpectedly (a bug in clawgate: please report it)"
                     .into(),
             ),
-            Err(_) => Err("reading the config was cancelled".into()),
+            Ok(Err(_)) => Err("reading the config was cancelled".into()),
         },
     };
     match applied {

@@ -109,23 +109,13 @@ fn read_bounded(path: &Path) -> Result<String, EnvFileError> {
 
 /// The bytes of `path`, or `None` when it holds more than `max`: never more
 /// than `max` and one are read, so a wrong path (a log, a disk image) is
-/// not read whole. A named pipe or a socket is refused without waiting on
-/// it: it would hold the reader (a reload, every reload after it) until
-/// something wrote to it.
+/// not read whole.
 pub fn read_at_most(path: &Path, max: usize) -> std::io::Result<Option<Vec<u8>>> {
     use std::io::Read;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let file = (std::fs::OpenOptions::new().read(true))
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let kind = file.metadata()?.file_type();
-    if kind.is_fifo() || kind.is_socket() {
-        return Err(std::io::Error::other(
-            "a named pipe or a socket, not a file",
-        ));
-    }
     let mut bytes = Vec::new();
-    file.take(max as u64 + 1).read_to_end(&mut bytes)?;
+    std::fs::File::open(path)?
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)?;
     Ok((bytes.len() <= max).then_some(bytes))
 }
 
