@@ -965,6 +965,26 @@ async fn a_reload_while_the_config_is_away_keeps_the_one_serving() {
     assert_eq!(served.chat().await.status(), 401);
     let answered = served.chat_with_token(Some("gateway-token-77")).await;
     assert_eq!(answered.status(), 200);
+
+    // A named pipe in its place, which no one writes: the reload is
+    // refused once its read has waited its bound, and the next one is not
+    // held behind it (it held every reload after it, without a word).
+    std::fs::rename(&config_path, &away).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&config_path)
+        .status();
+    assert!(made.unwrap().success());
+    served.signal("HUP");
+    assert!(notification(&socket).await.contains("RELOADING=1"));
+    assert_contains(
+        &notification(&socket).await,
+        "last reload refused: reading the config or the env file took more than 10 s",
+    );
+    std::fs::remove_file(&config_path).unwrap();
+    std::fs::rename(&away, &config_path).unwrap();
+    served.signal("HUP");
+    assert!(notification(&socket).await.contains("RELOADING=1"));
+    assert_contains(&notification(&socket).await, "READY=1");
     served.signal("TERM");
     let _ = tokio::time::timeout(Duration::from_secs(20), served.child.wait()).await;
     let logs = served.logs();
@@ -1457,7 +1477,7 @@ async fn doctor_runs_every_check_and_reports_each_problem_once() {
         ),
         "warn config: models.providers.backup.apiKey: a secret written in the config file; write \"${BACKUP_API_KEY}\" here, and its value in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=), chmod 600",
         // The backup has its key: serve would start and skip the primary.
-        "warn provider primary (in the chain): MOCK_KEY is not set; requests skip it until it is; export it, or put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=)",
+        "warn provider primary (in the chain): MOCK_KEY is not set; requests skip it until it has a value; export it, or put it in the env file clawgate reads (~/.config/clawgate/secrets.env, or the one --env-file names; under systemd, the service's EnvironmentFile=)",
         "ok   provider backup (in the chain): key set",
         "ok   127.0.0.1:0 is free",
         "checks: ",
@@ -1526,7 +1546,7 @@ async fn doctor_says_a_key_variable_is_set_but_empty() {
     .await;
     assert_contains(
         &stdout,
-        "warn provider primary (in the chain): MOCK_KEY is set but empty; requests skip it until it is; give it its value in the env file clawgate reads",
+        "warn provider primary (in the chain): MOCK_KEY is set but empty; requests skip it until it has a value; give it its value in the env file clawgate reads",
     );
     assert!(!stdout.contains("MOCK_KEY is not set"), "{stdout}");
 }

@@ -239,7 +239,7 @@ fn check_keys(config: &Config, report: &mut Report) {
                     Mark::Warn
                 };
                 let skipped = if in_chain && servable {
-                    "; requests skip it until it is"
+                    "; requests skip it until it has a value"
                 } else {
                     ""
                 };
@@ -346,12 +346,14 @@ fn check_port(config: &Config, report: &mut Report) {
     };
     match std::net::TcpListener::bind(addr) {
         Ok(_) => report.check(Mark::Ok, format!("{addr} is free")),
-        Err(_) if clawgate_at(local) => {
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse && clawgate_at(local) => {
             let ours = config.chain(None).map(|targets| {
                 let refs = targets.iter().map(|t| t.model_ref.to_string());
                 refs.collect::<Vec<_>>()
             });
-            let token = config.gateway.auth_token.as_ref();
+            // The token goes to this machine only: a bind address may
+            // name another's (a config copied from a server).
+            let token = (config.gateway.auth_token.as_ref()).filter(|_| local.ip().is_loopback());
             match served_chain(local, token.map(|t| t.expose_secret())) {
                 Some(Ok(chain)) if ours.as_ref().is_ok_and(|ours| *ours == chain) => report.check(
                     Mark::Ok,

@@ -752,7 +752,7 @@ fn reference_mistake(written: &str, whole: bool, defined: &dyn Fn(&str) -> bool)
         }
         if written.trim() != written {
             return Some(format!(
-                "write \"{alone}\" without the space or line break at its end: it would be part of the key, which HTTP takes without it"
+                "write \"{alone}\" without the space or line break beside it: it would be part of the key, which HTTP takes without it"
             ));
         }
         return (before.ends_with(['{', '$']) || after.starts_with('}')).then(|| {

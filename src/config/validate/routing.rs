@@ -394,9 +394,11 @@ pub(super) fn check_keys_of_chain(
             continue;
         }
         let targets = targets.join(", ");
-        let how = format!(
-            "export it, put it in {ENV_FILES}, or take {targets} out of agents.defaults.model"
-        );
+        let (until, fix) = match var.unset().empty {
+            true => ("until it has a value", "give it its value in"),
+            false => ("until it is set", "export it, put it in"),
+        };
+        let how = format!("{fix} {ENV_FILES}, or take {targets} out of agents.defaults.model");
         if servable.is_empty() {
             v.error(
                 &var.path,
@@ -404,7 +406,7 @@ pub(super) fn check_keys_of_chain(
             );
         } else if chain[0].provider() == provider {
             v.warnings.push(format!(
-                "{}: {message}; chain target {targets} is skipped (its requests fall over to {}) until it is set: {how}",
+                "{}: {message}; chain target {targets} is skipped (its requests fall over to {}) {until}: {how}",
                 var.path,
                 servable.join(", ")
             ));
@@ -414,7 +416,7 @@ pub(super) fn check_keys_of_chain(
                 .any(|r| r.provider() == provider && routing.pool_of(r) == Some(pool))
         }) {
             v.warnings.push(format!(
-                "{}: {message}; {targets}, of the primary's pool, is skipped (its sessions are placed on the pool's other members) until it is set: {how}",
+                "{}: {message}; {targets}, of the primary's pool, is skipped (its sessions are placed on the pool's other members) {until}: {how}",
                 var.path
             ));
         } else {
@@ -433,7 +435,7 @@ pub(super) fn check_keys_of_chain(
                 after => format!("goes on to {}", after.join(", ")),
             };
             v.warnings.push(format!(
-                "{}: {message}; fallback {targets} is skipped until it is set (a request whose earlier targets fail {then}): {how}",
+                "{}: {message}; fallback {targets} is skipped {until} (a request whose earlier targets fail {then}): {how}",
                 var.path
             ));
         }
