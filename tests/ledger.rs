@@ -244,7 +244,7 @@ async fn every_api_request_becomes_one_row_with_its_tokens_and_cost() {
 }
 
 #[tokio::test]
-async fn usage_refuses_unknown_parameters_and_values() {
+async fn usage_refuses_unknown_or_repeated_parameters_and_bad_values() {
     let (primary, backup) = (healthy_mock().await, healthy_mock().await);
     let gw = LedgerGateway::start(priced_chain(&primary, &backup, json!({}))).await;
     for query in [
@@ -255,6 +255,8 @@ async fn usage_refuses_unknown_parameters_and_values() {
         "limit=5",
         "by=model&limit=5",
         "top=3",
+        "client=alice&client=bob",
+        "by=model&by=client",
     ] {
         let response = gw
             .test

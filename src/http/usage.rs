@@ -32,14 +32,16 @@ use crate::ledger::{ReportError, calendar, query, session};
 pub async fn usage(
     State(gateway): State<Arc<Gateway>>,
     Extension(Caller(caller)): Extension<Caller>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let ledger = gateway.ledger();
     let today = calendar::day_of(ledger.now());
     // The errors quote the query, which may hold a key pasted there.
     let config = gateway.config();
     let scrub = |text: &str| config.redactor.scrub(text).into_owned();
-    let mut question = question(&params, today).map_err(|e| ApiError::BadRequest(scrub(&e)))?;
+    let mut question = once_each(pairs)
+        .and_then(|params| question(&params, today))
+        .map_err(|e| ApiError::BadRequest(scrub(&e)))?;
     if !caller.admin {
         match &question.client {
             Some(asked) if **asked != *caller.name => {
@@ -103,6 +105,21 @@ pub async fn usage(
         }
         Err(err) => Ok(unavailable(format!("cannot read the usage ledger: {err}"))),
     }
+}
+
+/// The query's parameters; one given twice is refused, not read as one
+/// of its values.
+fn once_each(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>, String> {
+    let mut params = HashMap::new();
+    for (name, value) in pairs {
+        if params.contains_key(&name) {
+            return Err(format!(
+                "{name:?} is given twice; /v1/usage answers one question at a time"
+            ));
+        }
+        params.insert(name, value);
+    }
+    Ok(params)
 }
 
 /// The report's question from the query string; an unknown parameter or
