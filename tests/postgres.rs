@@ -1899,6 +1899,34 @@ async fn two_gateways_put_a_session_on_the_same_pool_member() {
     assert_eq!(rows.trim(), "12", "{rows}");
 }
 
+/// A gateway without a member's key does not follow the other's
+/// placement on it: the session's turns there go to a member it has the
+/// key for at their first attempt, not to the keyless one skipped.
+#[tokio::test]
+async fn a_placement_on_a_member_this_gateway_has_no_key_for_is_not_followed() {
+    let Some(cluster) = Cluster::start("a_placement_on_a_member_this_gateway") else {
+        return;
+    };
+    let pair = pooled_pair_keyed(&cluster, 300, false).await;
+    let [a, b] = &pair.urls;
+    let mut on_x = 0;
+    for n in 0..24 {
+        let session = format!("keyless-{n}");
+        if pooled_turn(a, &session).await != "x" {
+            continue;
+        }
+        on_x += 1;
+        let response = pooled_answer(b, &session).await;
+        assert_ne!(header(&response, "x-clawgate-provider"), "x");
+        assert_eq!(
+            header(&response, "x-clawgate-attempts"),
+            "1",
+            "{session}: b followed a onto x"
+        );
+    }
+    assert!(on_x > 0, "a placed no session on x");
+}
+
 #[tokio::test]
 async fn a_session_kept_on_one_gateway_past_its_cache_lifetime_is_found_placed_by_the_other() {
     let test = "a_session_kept_on_one_gateway_past";
@@ -1969,6 +1997,11 @@ struct Pooled {
 /// Two gateways on `cluster` whose model is a pool of three mocks, each
 /// keeping a prompt's cache `lifetime` seconds.
 async fn pooled_pair(cluster: &Cluster, lifetime: u64) -> Pooled {
+    pooled_pair_keyed(cluster, lifetime, true).await
+}
+
+/// [`pooled_pair`], x's key (`X_KEY`) given to b only when `b_has_x`.
+async fn pooled_pair_keyed(cluster: &Cluster, lifetime: u64, b_has_x: bool) -> Pooled {
     let mocks = [
         healthy_mock().await,
         healthy_mock().await,
@@ -1979,7 +2012,12 @@ async fn pooled_pair(cluster: &Cluster, lifetime: u64) -> Pooled {
         .iter()
         .zip(&mocks)
         .map(|(id, mock)| {
-            let entry = json!({"baseUrl": mock.base_url(), "apiKey": "${MOCK_KEY}",
+            let key = if *id == "x" {
+                "${X_KEY}"
+            } else {
+                "${MOCK_KEY}"
+            };
+            let entry = json!({"baseUrl": mock.base_url(), "apiKey": key,
                 "cacheLifetimeSeconds": lifetime,
                 "models": [{"id": "m", "cost": {"input": 1, "output": 1}}]});
             (id.to_string(), entry)
@@ -1999,8 +2037,11 @@ async fn pooled_pair(cluster: &Cluster, lifetime: u64) -> Pooled {
         };
         std::fs::write(&instance.config, config.to_string()).unwrap();
         let url = cluster.url();
-        let (child, listening, log) =
-            serve_process_logged(&instance.config, &instance.env(&url)).await;
+        let mut env = instance.env(&url);
+        if name == "a" || b_has_x {
+            env.push(("X_KEY", KEY.as_ref()));
+        }
+        let (child, listening, log) = serve_process_logged(&instance.config, &env).await;
         log.wait_for(&["session placements: shared"], Duration::from_secs(20))
             .await;
         // The second finds the table made: the database's notice that it
@@ -2020,6 +2061,12 @@ async fn pooled_pair(cluster: &Cluster, lifetime: u64) -> Pooled {
 /// A turn of `session` through the gateway at `url`: the provider that
 /// answered it.
 async fn pooled_turn(url: &str, session: &str) -> String {
+    let response = pooled_answer(url, session).await;
+    header(&response, "x-clawgate-provider").to_string()
+}
+
+/// A turn of `session` through the gateway at `url`, answered.
+async fn pooled_answer(url: &str, session: &str) -> reqwest::Response {
     let response = reqwest::Client::new()
         .post(format!("{url}/v1/chat/completions"))
         .header("x-clawgate-session", session)
@@ -2028,5 +2075,5 @@ async fn pooled_turn(url: &str, session: &str) -> String {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    header(&response, "x-clawgate-provider").to_string()
+    response
 }

@@ -111,14 +111,17 @@ pub fn turn_usd(cost: &Cost) -> f64 {
 }
 
 /// Weighs `members` into `out` (as long): each one's expected cost and its
-/// chance of being drawn. When none is available, all are drawn from as if
-/// they were (the chain then tries them as it does cooling targets).
+/// chance of being drawn. When none is available, all those with their key
+/// are drawn from as if they were (the chain then tries them as it does
+/// cooling targets); one without its key only when none has one, as its
+/// requests skip it until a reload gives it one.
 pub fn weigh(members: &[Member], out: &mut [Weighed]) {
     let dearest = members
         .iter()
         .filter_map(|m| m.cost.as_ref().map(turn_usd))
         .fold(0.0, f64::max);
     let any_available = members.iter().any(Member::available);
+    let any_keyed = members.iter().any(|m| !m.no_key);
     let mut total = 0.0;
     let mut available = 0usize;
     for (member, weighed) in members.iter().zip(out.iter_mut()) {
@@ -133,7 +136,7 @@ pub fn weigh(members: &[Member], out: &mut [Weighed]) {
         let reliability = 1.0 / (1.0 - failing);
         let quota = member.quota.unwrap_or(1.0);
         let expected_usd = (turn.unwrap_or(dearest) + FLOOR_USD) * speed * reliability * quota;
-        let is_available = !any_available || member.available();
+        let is_available = member.available() || (!any_available && (!member.no_key || !any_keyed));
         *weighed = Weighed {
             turn_usd: turn,
             speed,
@@ -371,7 +374,13 @@ impl Placements {
                 target.provider.cache_lifetime,
             )
             .await;
-        match agreed.and_then(|agreed| run.iter().position(|t| t.model_ref.as_str() == agreed)) {
+        // A member this gateway has no key for is not followed: its
+        // requests would skip it.
+        let keyed = |index: &usize| !run[*index].provider.api_key.is_missing();
+        match agreed
+            .and_then(|agreed| run.iter().position(|t| t.model_ref.as_str() == agreed))
+            .filter(keyed)
+        {
             Some(index) => (index, index == drawn),
             None => (drawn, false),
         }
@@ -627,7 +636,7 @@ mod tests {
     }
 
     #[test]
-    fn cooling_spent_or_keyless_members_are_not_drawn_unless_all_are() {
+    fn cooling_or_spent_members_are_drawn_only_when_none_is_available_keyless_ones_when_all_are() {
         let mut cooling = priced(0.1, 0.01, 0.1);
         cooling.recent.cooling = true;
         let mut spent = priced(0.1, 0.01, 0.1);
@@ -639,8 +648,16 @@ mod tests {
             some.iter().map(|w| w.chance).collect::<Vec<_>>(),
             [0.0, 0.0, 0.0, 1.0]
         );
-        let all = weighed(&[cooling, spent, keyless]);
-        assert!(all.iter().all(|w| w.available && w.chance > 0.0));
+        // None available: the cooling and the spent are drawn from, not
+        // the keyless, unless every member is.
+        let none = weighed(&[cooling, spent, keyless]);
+        assert_eq!(
+            none.iter().map(|w| w.available).collect::<Vec<_>>(),
+            [true, true, false]
+        );
+        assert!(none[..2].iter().all(|w| w.chance > 0.0) && none[2].chance == 0.0);
+        let keyless_all = weighed(&[keyless, keyless]);
+        assert!(keyless_all.iter().all(|w| w.available && w.chance > 0.0));
     }
 
     #[test]
