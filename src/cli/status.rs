@@ -447,8 +447,15 @@ fn client_table(body: &Value) -> String {
             .flatten()
             .filter(|b| b["client"].as_str() == Some(name))
             .map(|b| {
+                // Two of one period are told apart by what they cover.
+                let of_client = format!(" of client {name}");
+                let scope = b["scope"].as_str().unwrap_or_default();
+                let scope = match scope.strip_suffix(&of_client).unwrap_or(scope) {
+                    "all traffic" | "" => String::new(),
+                    scope => format!(" ({scope})"),
+                };
                 format!(
-                    "{} {}/{}",
+                    "{} {}/{}{scope}",
                     b["period"].as_str().unwrap_or("-"),
                     usd(b["spentUsd"].as_f64().unwrap_or(0.0)),
                     usd(b["limitUsd"].as_f64().unwrap_or(0.0))
@@ -676,14 +683,15 @@ mod tests {
                 {"name": "token", "today": {"requests": 0, "costUsd": 0.0}, "limits": {}},
             ],
             "budgets": [
-                {"period": "day", "spentUsd": 0.004, "limitUsd": 0.001, "client": "alice"},
-                {"period": "month", "spentUsd": 9.0, "limitUsd": 40.0},
+                {"scope": "all traffic of client alice", "period": "day", "spentUsd": 0.004, "limitUsd": 0.001, "client": "alice"},
+                {"scope": "provider openrouter of client alice", "period": "day", "spentUsd": 0.0, "limitUsd": 0.5, "client": "alice"},
+                {"scope": "all traffic", "period": "month", "spentUsd": 9.0, "limitUsd": 40.0},
             ],
         });
         assert_eq!(
             client_table(&body),
             "\nCLIENT  SPENT TODAY  ANSWERED TODAY  LIMITS                 BUDGETS\n\
-             alice   $0.4321      12              60 req/min, 4 at once  day $0.0040/$0.0010\n\
+             alice   $0.4321      12              60 req/min, 4 at once  day $0.0040/$0.0010, day $0.00/$0.50 (provider openrouter)\n\
              token   $0.0000      0               -                      -\n"
         );
         assert_eq!(client_table(&json!({"clients": []})), "");
