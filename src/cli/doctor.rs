@@ -381,25 +381,12 @@ fn check_port(config: &Config, report: &mut Report) {
 /// within a second: `Err` with the status it refused with, `None` when
 /// its answer cannot be read.
 fn served_chain(addr: SocketAddr, token: Option<&str>) -> Option<Result<Vec<String>, u16>> {
-    use std::io::{Read, Write};
-    let wait = Duration::from_secs(1);
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, wait).ok()?;
-    stream.set_read_timeout(Some(wait)).ok()?;
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        stream,
-        "GET /v1/status HTTP/1.0\r\nHost: localhost\r\n{auth}\r\n"
-    )
-    .ok()?;
-    let mut answer = Vec::new();
-    stream.take(1 << 20).read_to_end(&mut answer).ok()?;
-    let answer = String::from_utf8_lossy(&answer);
-    let (head, body) = answer.split_once("\r\n\r\n")?;
-    let status: u16 = head.get(9..12)?.parse().ok()?;
+    let (status, body) = local_get(addr, "/v1/status", &auth, 1 << 20)?;
     if status != 200 {
         return Some(Err(status));
     }
-    let status: serde_json::Value = serde_json::from_str(body).ok()?;
+    let status: serde_json::Value = serde_json::from_str(&body).ok()?;
     let chain = status["defaultChain"].as_array()?.iter();
     Some(Ok(chain
         .filter_map(|r| r.as_str().map(String::from))
@@ -409,20 +396,28 @@ fn served_chain(addr: SocketAddr, token: Option<&str>) -> Option<Result<Vec<Stri
 /// Whether what listens at `addr` is a clawgate: its `GET /` (not asking
 /// for HTML) answers `clawgate`, within a second.
 fn clawgate_at(addr: SocketAddr) -> bool {
+    local_get(addr, "/", "", 4096)
+        .is_some_and(|(status, body)| status == 200 && body == "clawgate\n")
+}
+
+/// `GET path` from what listens at `addr`, with the `headers` lines, within
+/// a second a step: its status and body (`most` bytes read at most).
+fn local_get(addr: SocketAddr, path: &str, headers: &str, most: u64) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let wait = Duration::from_secs(1);
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, wait) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(wait));
-    let asked = stream.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, wait).ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: localhost\r\n{headers}\r\n"
+    )
+    .ok()?;
     let mut answer = Vec::new();
-    let read = stream.take(4096).read_to_end(&mut answer);
-    asked.is_ok()
-        && read.is_ok()
-        && answer.starts_with(b"HTTP/1.")
-        && answer.get(8..13) == Some(b" 200 ")
-        && answer.ends_with(b"\r\n\r\nclawgate\n")
+    stream.take(most).read_to_end(&mut answer).ok()?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    let status = head.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
 /// The longest a probe waits for a provider's answer to begin.
