@@ -288,6 +288,78 @@ async fn a_non_streamed_tool_call_comes_back_with_its_arguments_as_a_string() {
     );
 }
 
+/// What the translation cannot read of a chat body is a 400 naming it,
+/// and the provider is not called; a chat target behind it is not tried
+/// either (the request is at fault). Arguments written as an object are
+/// the call's input.
+#[tokio::test]
+async fn a_chat_body_the_translation_cannot_read_is_refused_naming_the_member() {
+    let (upstream, backup) = (
+        mock(MockOptions::default()).await,
+        mock(MockOptions::default()).await,
+    );
+    let gw = chain(
+        ("claude-like", anthropic_provider(&upstream)),
+        ("openai-like", openai_provider(&backup)),
+    )
+    .await;
+    let hi = json!({"role": "user", "content": "hi"});
+    for (body, named) in [
+        (json!({"max_tokens": "100", "messages": [hi]}), "max_tokens"),
+        (json!({"stop": ["END", 5], "messages": [hi]}), "stop"),
+        (json!({"user": 42, "messages": [hi]}), "user"),
+        (
+            json!({"tool_choice": {"type": "function"}, "messages": [hi]}),
+            "tool_choice",
+        ),
+        (
+            json!({"parallel_tool_calls": "no", "messages": [hi]}),
+            "parallel_tool_calls",
+        ),
+        (
+            json!({"messages": [hi, {"role": "critic", "content": "x"}]}),
+            "messages[1].role",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": 5}]}),
+            "messages[0].content",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "text"}]}]}),
+            "messages[0].content[0]",
+        ),
+        (
+            json!({"messages": [hi, {"role": "assistant", "tool_calls": "nope"}]}),
+            "messages[1].tool_calls",
+        ),
+    ] {
+        let mut sent = body.clone();
+        sent["model"] = json!("claude-like/m");
+        let response = gw.chat(sent).await;
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("{named}: ")), "{body}: {message}");
+        assert!(message.contains("Anthropic-format target"), "{message}");
+    }
+    assert_eq!(upstream.requests().len(), 0, "the provider is not called");
+    assert_eq!(backup.requests().len(), 0, "nor the next target");
+
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "tools": weather_tool(), "messages": [
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let sent = &upstream.requests()[0]["body"];
+    assert_eq!(
+        sent["messages"][1]["content"][0]["input"],
+        json!({"city": "Paris", "days": 2})
+    );
+}
+
 /// The status and JSON body a request to `gw` ends with.
 async fn outcome(gw: &TestGateway, stream: bool) -> (u16, Value) {
     let response = gw

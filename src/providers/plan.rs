@@ -9,8 +9,9 @@ use super::Withheld;
 use super::moonshot::KimiTools;
 use crate::capabilities::{Api, MaxTokensField};
 use crate::config::Target;
-use crate::translate::anthropic_provider::MessagesPlan;
+use crate::translate::anthropic_provider::{self, MessagesPlan};
 use crate::translate::decisions::{Decisions, Limit, Stream, Usage};
+use crate::wire::Front;
 use crate::wire::request::ClientRequest;
 
 /// The most tools Kimi accepts in one request, on either API.
@@ -109,6 +110,11 @@ pub enum Refusal {
         else { format!("{candidates} calls of the turn before it could be its call") }
     )]
     UnpairedToolResult { index: usize, candidates: usize },
+    /// A chat body the Anthropic translation cannot read whole
+    /// ([`anthropic_provider::unreadable`]): its member and what it should
+    /// be.
+    #[error("clawgate refused to send it to an Anthropic-format target: {0}")]
+    Unreadable(String),
 }
 
 /// What the plan remembers from request to request: Kimi's reading of
@@ -127,6 +133,14 @@ pub fn plan(client: &ClientRequest, target: &Target, memo: &Memo) -> Result<Plan
         return Err(Declined::Skip(Skip::NoChatForm {
             why: why.to_string(),
         }));
+    }
+    // A chat client's body, translated for an Anthropic target, is read
+    // whole there: what it cannot read would be lost in silence.
+    if target.provider.api == Api::AnthropicMessages
+        && client.seen.front == Front::Chat
+        && let Some(why) = anthropic_provider::unreadable(client.chat().bytes())
+    {
+        return Err(Declined::Refuse(Refusal::Unreadable(why)));
     }
     let request = client.facts();
     // A tool result that cannot be paired with its call (see

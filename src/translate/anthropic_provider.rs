@@ -14,7 +14,11 @@
 //!   clients see the ids they sent.
 //! - Tool-call `arguments` that are not a JSON object (invalid JSON from a
 //!   model, say) are kept as `{"_raw_arguments": "<text>"}` rather than lost;
-//!   empty arguments become `{}`.
+//!   empty arguments become `{}`; arguments written as an object (not its
+//!   JSON text) are the input as they are.
+//! - A chat client's body this translation cannot read whole (a member of
+//!   another type than it reads, a role it has no place for) is refused
+//!   before it is sent ([`unreadable`]).
 //! - `reasoning_content` replayed on an assistant message becomes a
 //!   `thinking` block (signature empty), even when empty: the Kimi rules add
 //!   `""` where Kimi insists on reasoning being replayed.
@@ -29,8 +33,10 @@
 
 mod carried;
 pub mod passthrough;
+mod readable;
 
 pub use carried::Carried;
+pub use readable::unreadable;
 
 use std::borrow::Cow;
 
@@ -337,15 +343,16 @@ fn assistant_blocks(message: &Value) -> Vec<Value> {
     {
         let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
         let name = function_name(call).unwrap_or_default();
-        let arguments = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        // Arguments written as the object itself are that input.
+        let input = match call.pointer("/function/arguments") {
+            Some(object @ Value::Object(_)) => object.clone(),
+            arguments => tool_input(arguments.and_then(Value::as_str).unwrap_or_default()),
+        };
         blocks.push(json!({
             "type": "tool_use",
             "id": ids::encode_stable(id),
             "name": name,
-            "input": tool_input(arguments),
+            "input": input,
         }));
     }
     blocks

@@ -1064,6 +1064,13 @@ pub fn markdown() -> String {
          unreadable, kept as `{\"_raw_arguments\": ...}` in a request and `{}` in an\n\
          answer. A body that passes in its own format, and any turn the rules\n\
          leave alone, keeps them byte for byte. Send such values as strings.\n\n\
+         A chat body is read whole where the Anthropic transport translates\n\
+         it: a member of another type than the chat API's (`max_tokens: \"100\"`,\n\
+         a number in `stop`, a text part without its `text`, a role other than\n\
+         `system`, `developer`, `user`, `assistant`, `tool` or `function`) is\n\
+         refused there with a 400 naming it, where the OpenAI transport carries\n\
+         it and the provider judges. A tool call's `arguments` written as an\n\
+         object rather than its JSON text is taken as the `input`.\n\n\
          A top-level member no table names, or a member none names of a\n\
          chat message, of its text or image parts or of a chat\n\
          `tool_choice`, of a Messages content\n\
