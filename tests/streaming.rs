@@ -1,7 +1,8 @@
 //! Streaming chat completions: bytes flow as they arrive, failures before
 //! the first byte fall over, failures after it end the stream with an error
-//! event, `[DONE]` comes exactly once, and a client that leaves cancels the
-//! upstream request.
+//! event, `[DONE]` comes exactly once, a client that leaves cancels the
+//! upstream request, and an answer of several choices reaches the other
+//! formats' clients as its first.
 
 mod common;
 
@@ -280,4 +281,89 @@ async fn a_client_leaving_mid_stream_cancels_the_upstream_request() {
     tokio::time::timeout(Duration::from_secs(10), primary.stream_abandoned())
         .await
         .expect("the upstream stream is dropped when the client leaves");
+}
+
+/// A chat provider answering two choices (`n: 2` in the model's params):
+/// the first says "Zero" and stops, the second says "One" and calls a
+/// tool.
+async fn two_choices_provider() -> String {
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let chunk = |index: u32, delta: Value, finish: Value| {
+                json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                       "choices": [{"index": index, "delta": delta, "finish_reason": finish}]})
+            };
+            let call = json!([{"index": 0, "id": "call_1", "type": "function",
+                               "function": {"name": "get", "arguments": "{\"c\":1}"}}]);
+            let events = [
+                chunk(
+                    0,
+                    json!({"role": "assistant", "content": "Zero"}),
+                    Value::Null,
+                ),
+                chunk(
+                    1,
+                    json!({"role": "assistant", "content": "One"}),
+                    Value::Null,
+                ),
+                chunk(1, json!({"tool_calls": call}), Value::Null),
+                chunk(0, json!({}), json!("stop")),
+                chunk(1, json!({}), json!("tool_calls")),
+            ];
+            let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            body.push_str("data: [DONE]\n\n");
+            ([("content-type", "text/event-stream")], body).into_response()
+        }),
+    );
+    provider_app(app).await
+}
+
+/// Messages and Responses answer one choice: streamed, they get the
+/// first choice of a provider's answer of several, as they do whole, not
+/// the others' text and calls spliced into it.
+#[tokio::test]
+async fn a_streamed_answer_of_several_choices_gives_other_formats_the_first() {
+    let base = two_choices_provider().await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"p": {"baseUrl": base, "apiKey": KEY,
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": "p/m", "models": {"p/m": {"params": {"n": 2}}}}},
+    }))
+    .await;
+    let tools = json!([{"name": "get", "input_schema": {"type": "object"}}]);
+    let messages = gw
+        .messages(json!({"max_tokens": 100, "stream": true, "tools": tools,
+                         "messages": [{"role": "user", "content": "hi"}]}))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = sse_events(&messages);
+    let texts: String = (events.iter())
+        .filter_map(|(_, e)| e.pointer("/delta/text")?.as_str())
+        .collect();
+    assert_eq!(texts, "Zero", "{messages}");
+    assert!(!messages.contains("tool_use"), "{messages}");
+    assert!(
+        messages.contains("\"stop_reason\":\"end_turn\""),
+        "{messages}"
+    );
+
+    let responses = gw
+        .responses(json!({"input": "hi", "stream": true,
+            "tools": [{"type": "function", "name": "get", "parameters": {"type": "object"}}]}))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let completed = sse_events(&responses)
+        .into_iter()
+        .find(|(name, _)| name == "response.completed")
+        .map(|(_, e)| e)
+        .unwrap_or_else(|| panic!("{responses}"));
+    let output = &completed["response"]["output"];
+    assert_eq!(output.as_array().unwrap().len(), 1, "{output}");
+    assert_eq!(output[0]["content"][0]["text"], "Zero", "{output}");
 }
