@@ -1078,15 +1078,23 @@ fn content_part<'r>(
     seen: &mut Seen,
 ) -> Result<ChatPart<'r>, TranslateError> {
     let at = || format!("input[{index}]");
-    let text = |text: &'r Option<Cow<'r, str>>| ChatPart::Text {
-        text: Cow::Borrowed(text.as_deref().unwrap_or_default()),
+    // A text part without its text would be an empty one, which the
+    // Anthropic transport leaves out (its message with it).
+    let text = |text: &'r Option<Cow<'r, str>>, missing| match text {
+        Some(text) => Ok(ChatPart::Text {
+            text: Cow::Borrowed(text),
+        }),
+        None => Err(TranslateError::Invalid {
+            at: at(),
+            what: missing,
+        }),
     };
     match part.kind.as_deref().unwrap_or("input_text") {
         "input_text" | "output_text" | "text" | "summary_text" | "reasoning_text" => {
             Row::TextPart.mark(seen);
-            Ok(text(&part.text))
+            text(&part.text, "a text part without its `text`")
         }
-        "refusal" => Ok(text(&part.refusal)),
+        "refusal" => text(&part.refusal, "a refusal part without its `refusal`"),
         "input_image" => match part.image_url.as_deref() {
             Some(url) => {
                 Row::ImagePart.mark(seen);

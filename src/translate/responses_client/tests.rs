@@ -1103,3 +1103,13 @@ fn the_first_image_is_named_by_its_input_item() {
         Some("input[2].output".to_string())
     );
 }
+
+/// A text part without its text would be sent as an empty text, which the
+/// Anthropic transport leaves out, its message with it: refused, named.
+#[test]
+fn a_text_part_without_its_text_is_refused() {
+    for part in [json!({"type": "input_text"}), json!({"type": "refusal"})] {
+        let body = json!({"input": [{"role": "user", "content": [part]}]});
+        check_refused(body, "input[0]: a ");
+    }
+}
