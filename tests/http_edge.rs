@@ -82,7 +82,29 @@ async fn malformed_and_mistyped_requests_are_400_in_the_openai_shape() {
             "{body}: {error}"
         );
     }
-    assert!(primary.requests().is_empty());
+    // A gzipped body is said to be one, on each API; `identity` is read.
+    let gzipped = b"\x1f\x8b\x08\x00\x00\x00\x00\x00".to_vec();
+    for path in ["/v1/chat/completions", "/v1/messages", "/v1/responses"] {
+        let response = (gw.client().post(format!("{}{path}", gw.url)))
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(gzipped.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let error: Value = response.json().await.unwrap();
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains("a compressed body"), "{path}: {error}");
+    }
+    let plain = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
+        .header("content-encoding", "identity")
+        .json(&json!({"messages": user_message()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    assert_eq!(primary.requests().len(), 1);
 }
 
 /// The thinking signals a chat request may give, each read by the rules,

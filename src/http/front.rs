@@ -631,6 +631,15 @@ pub async fn read_limited(request: Request, config: &Config) -> Result<Bytes, Ap
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
+    // A compressed body is not read as one: say so, not "not valid JSON".
+    if (request.headers().get(header::CONTENT_ENCODING))
+        .is_some_and(|coding| !coding.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        return Err(ApiError::BadRequest(
+            "a compressed body (a Content-Encoding other than identity) is not read: send it uncompressed"
+                .into(),
+        ));
+    }
     read_body(
         request.into_body(),
         limit,
