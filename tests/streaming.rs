@@ -1,8 +1,8 @@
 //! Streaming chat completions: bytes flow as they arrive, failures before
 //! the first byte fall over, failures after it end the stream with an error
 //! event, `[DONE]` comes exactly once, a client that leaves cancels the
-//! upstream request, and an answer of several choices reaches the other
-//! formats' clients as its first.
+//! upstream request, and a model's params asking for several choices
+//! reach chat clients only.
 
 mod common;
 
@@ -283,35 +283,37 @@ async fn a_client_leaving_mid_stream_cancels_the_upstream_request() {
         .expect("the upstream stream is dropped when the client leaves");
 }
 
-/// A chat provider answering two choices (`n: 2` in the model's params):
-/// the first says "Zero" and stops, the second says "One" and calls a
-/// tool.
-async fn two_choices_provider() -> String {
+/// A chat provider answering as many choices as the request's `n` (two
+/// at most): the first says "Zero" and stops, the second says "One" and
+/// calls a tool.
+async fn choices_provider() -> String {
     use axum::response::IntoResponse;
     let app = axum::Router::new().route(
         "/v1/chat/completions",
-        axum::routing::post(|| async {
+        axum::routing::post(|axum::Json(request): axum::Json<Value>| async move {
             let chunk = |index: u32, delta: Value, finish: Value| {
                 json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
                        "choices": [{"index": index, "delta": delta, "finish_reason": finish}]})
             };
             let call = json!([{"index": 0, "id": "call_1", "type": "function",
                                "function": {"name": "get", "arguments": "{\"c\":1}"}}]);
-            let events = [
-                chunk(
-                    0,
-                    json!({"role": "assistant", "content": "Zero"}),
-                    Value::Null,
-                ),
-                chunk(
+            let mut events = vec![chunk(
+                0,
+                json!({"role": "assistant", "content": "Zero"}),
+                Value::Null,
+            )];
+            if request["n"] == 2 {
+                events.push(chunk(
                     1,
                     json!({"role": "assistant", "content": "One"}),
                     Value::Null,
-                ),
-                chunk(1, json!({"tool_calls": call}), Value::Null),
-                chunk(0, json!({}), json!("stop")),
-                chunk(1, json!({}), json!("tool_calls")),
-            ];
+                ));
+                events.push(chunk(1, json!({"tool_calls": call}), Value::Null));
+            }
+            events.push(chunk(0, json!({}), json!("stop")));
+            if request["n"] == 2 {
+                events.push(chunk(1, json!({}), json!("tool_calls")));
+            }
             let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
             body.push_str("data: [DONE]\n\n");
             ([("content-type", "text/event-stream")], body).into_response()
@@ -320,12 +322,13 @@ async fn two_choices_provider() -> String {
     provider_app(app).await
 }
 
-/// Messages and Responses answer one choice: streamed, they get the
-/// first choice of a provider's answer of several, as they do whole, not
-/// the others' text and calls spliced into it.
+/// Messages and Responses answer one choice: a model's `params` asking
+/// for several (`n: 2`) is not sent for them, and named, so that the
+/// others' text and calls are not read into theirs; a chat client gets
+/// them all.
 #[tokio::test]
-async fn a_streamed_answer_of_several_choices_gives_other_formats_the_first() {
-    let base = two_choices_provider().await;
+async fn a_models_params_asking_several_choices_go_to_chat_clients_only() {
+    let base = choices_provider().await;
     let gw = gateway(json!({
         "models": {"mode": "replace", "providers": {"p": {"baseUrl": base, "apiKey": KEY,
             "models": [{"id": "m"}]}}},
@@ -333,31 +336,25 @@ async fn a_streamed_answer_of_several_choices_gives_other_formats_the_first() {
     }))
     .await;
     let tools = json!([{"name": "get", "input_schema": {"type": "object"}}]);
-    let messages = gw
+    let response = gw
         .messages(json!({"max_tokens": 100, "stream": true, "tools": tools,
                          "messages": [{"role": "user", "content": "hi"}]}))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
+    assert!(header(&response, "x-clawgate-dropped").contains("params.n"));
+    let messages = response.text().await.unwrap();
     let events = sse_events(&messages);
     let texts: String = (events.iter())
         .filter_map(|(_, e)| e.pointer("/delta/text")?.as_str())
         .collect();
     assert_eq!(texts, "Zero", "{messages}");
     assert!(!messages.contains("tool_use"), "{messages}");
-    assert!(
-        messages.contains("\"stop_reason\":\"end_turn\""),
-        "{messages}"
-    );
 
-    let responses = gw
+    let response = gw
         .responses(json!({"input": "hi", "stream": true,
             "tools": [{"type": "function", "name": "get", "parameters": {"type": "object"}}]}))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
+    assert!(header(&response, "x-clawgate-dropped").contains("params.n"));
+    let responses = response.text().await.unwrap();
     let completed = sse_events(&responses)
         .into_iter()
         .find(|(name, _)| name == "response.completed")
@@ -366,4 +363,12 @@ async fn a_streamed_answer_of_several_choices_gives_other_formats_the_first() {
     let output = &completed["response"]["output"];
     assert_eq!(output.as_array().unwrap().len(), 1, "{output}");
     assert_eq!(output[0]["content"][0]["text"], "Zero", "{output}");
+
+    let chat = gw
+        .chat(json!({"stream": true, "messages": user_message()}))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(chat.contains("\"index\":1"), "{chat}");
 }

