@@ -1181,7 +1181,7 @@ fn write_rows(
             let now = Instant::now();
             if now >= next_exchange {
                 rates.sync(storage.as_mut(), &shared, &clock);
-                share_reservations(storage.as_mut(), &shared);
+                let others = share_reservations(storage.as_mut(), &shared, today);
                 // The days a request's reservation and row fall on at
                 // every exchange; every day kept every [`SPEND_REFRESH`].
                 let every_day = now >= next_full_read;
@@ -1195,7 +1195,13 @@ fn write_rows(
                         shared.reached();
                         spend.forget_from(since);
                         spend.merge(&totals_of(days));
+                        spend.forget_before(today - TOTAL_DAYS);
+                        // The spend first: between the two, a row counts
+                        // twice, never not at all.
                         shared.replace_base(spend.clone());
+                        if let Some(others) = others {
+                            *locked(&shared.others_reserved) = others;
+                        }
                         if every_day {
                             next_full_read = now + SPEND_REFRESH;
                         }
@@ -1470,19 +1476,28 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
 }
 
 /// Sends this gateway's reservations (budgets' and, through the
-/// admission's [`RateShare`], tokens') and takes the other gateways' (each
-/// gateway's as of its last exchange) in place of those seen before. While
-/// the store cannot be reached, the last ones seen are kept.
+/// admission's [`RateShare`], tokens') and takes the other gateways'
+/// tokens' (each gateway's as of its last exchange) in place of those
+/// seen before; their budgets' reservations it returns, for the writer to
+/// take in with the spend it reads next: the two together, as of one
+/// exchange. The store unreached, the others' reservations are forgotten
+/// at once, as the store forgets them: budgets and limits then count this
+/// instance's own, as they do for spend while the store is away.
 ///
-/// A budget's reservations are its requests in flight and its rows not
-/// yet in the database (`pending`): a request's cost is in the database or
-/// here from its start on, so the others, which read the spend after the
-/// reservations, never see it in neither. `reserved` is read first: a row
-/// joins `pending` before its request's reservation ends.
-fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
+/// A budget's reservations are its requests in flight and its rows of
+/// today not yet in the database (`pending`): a request's cost is in the
+/// database or here from its start on, so the others, which read the
+/// spend after the reservations, never see it in neither. `reserved` is
+/// read first: a row joins `pending` before its request's reservation
+/// ends. Rows of an earlier day are not sent: the others count a
+/// reservation in every period, and a dropped row (never written) would
+/// weigh on every later day's budget.
+fn share_reservations(storage: &mut dyn Storage, shared: &Shared, today: i64) -> Option<Totals> {
     let mut held = locked(&shared.reserved).clients.clone();
-    for (key, total) in &locked(&shared.pending).clients {
-        held.entry(key.clone()).or_default().add(*total);
+    for (key @ (_, day, _), total) in &locked(&shared.pending).clients {
+        if *day == today {
+            held.entry(key.clone()).or_default().add(*total);
+        }
     }
     let spend: Vec<storage::DaySpend> = held
         .iter()
@@ -1503,19 +1518,18 @@ fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
             .map(|(client, tokens)| (client.to_string(), tokens))
             .collect()
     });
-    // Unreached, the others' last reservations are forgotten, as the
-    // store forgets them: budgets and limits then count this instance's
-    // own, as they do for spend while the store is away.
-    let others = storage
-        .share_reservations(&Reservations { spend, tokens })
-        .unwrap_or_else(|err| {
+    let (others, taken) = match storage.share_reservations(&Reservations { spend, tokens }) {
+        Ok(others) => (others, true),
+        Err(err) => {
             shared.note_error(err.to_string());
-            Reservations::default()
-        });
-    *locked(&shared.others_reserved) = totals_of(others.spend);
+            *locked(&shared.others_reserved) = Totals::default();
+            (Reservations::default(), false)
+        }
+    };
     if let Some(rates) = rates {
         rates.others_reserved_tokens(&others.tokens.into_iter().collect());
     }
+    taken.then(|| totals_of(others.spend))
 }
 
 /// The writer's side of sharing the clients' rate limits: what this
