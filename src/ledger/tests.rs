@@ -1705,38 +1705,6 @@ fn a_spooled_segment_that_cannot_be_read_is_left_on_disk_and_not_written_as_empt
     assert!(spool.is_empty() && batches.waiting.is_empty());
 }
 
-/// A shared store that answers, its spend alice's `usd` today.
-struct SpentToday {
-    usd: f64,
-}
-
-impl Storage for SpentToday {
-    fn location(&self) -> Location {
-        Location::File("spent".into())
-    }
-    fn write(&mut self, _: u64, _: &[Row]) -> Result<(), StorageError> {
-        Ok(())
-    }
-    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
-        Ok(0)
-    }
-    fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
-        Ok(vec![storage::DaySpend {
-            day: day_of(SystemTime::now()),
-            client: "alice".into(),
-            model: "p/m".into(),
-            requests: 3,
-            fallbacks: 0,
-            cost_usd: self.usd,
-            uncosted: 0,
-            answered: 3,
-        }])
-    }
-    fn shared(&self) -> bool {
-        true
-    }
-}
-
 /// A gateway started while its shared store cannot be reached counts its
 /// budgets from the spend it last kept in the state directory, not from
 /// nothing (every client's budget would start over with each restart).
@@ -1745,7 +1713,7 @@ fn a_restart_while_the_shared_store_is_away_counts_from_the_spend_last_kept() {
     let dir = tempfile::tempdir().unwrap();
     let spool = || Some(Spool::open(dir.path()).unwrap());
     let ledger = Ledger::start_spooled(
-        SpentToday { usd: 1.5 },
+        Exchanging::spent_today(1.5),
         &settings(),
         system_clock(),
         spool(),
@@ -1773,11 +1741,23 @@ fn a_restart_while_the_shared_store_is_away_counts_from_the_spend_last_kept() {
 }
 
 /// A shared store that records the budgets' reservations it is sent, and
-/// answers others' as given; its spend is one row of alice's on `day`.
+/// answers others' as given; its spend is alice's `usd` on `day`.
 struct Exchanging {
     sent: Arc<Mutex<Vec<Vec<storage::DaySpend>>>>,
     others: Vec<storage::DaySpend>,
     day: Arc<std::sync::atomic::AtomicI64>,
+    usd: f64,
+}
+
+impl Exchanging {
+    fn spent_today(usd: f64) -> Self {
+        Self {
+            sent: Arc::default(),
+            others: Vec::new(),
+            day: Arc::new(day_of(SystemTime::now()).into()),
+            usd,
+        }
+    }
 }
 
 impl Storage for Exchanging {
@@ -1793,7 +1773,7 @@ impl Storage for Exchanging {
     fn spend_since(&mut self, since: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
         let day = self.day.load(Ordering::SeqCst);
         Ok((day >= since)
-            .then(|| alice_on(day, 1.0))
+            .then(|| alice_on(day, self.usd))
             .into_iter()
             .collect())
     }
@@ -1842,7 +1822,7 @@ fn reservations_sent_hold_todays_unwritten_rows_and_the_others_wait_for_the_spen
     let mut store = Exchanging {
         sent: sent.clone(),
         others: vec![alice_on(today, 2.0)],
-        day: Arc::default(),
+        ..Exchanging::spent_today(0.0)
     };
     let others = share_reservations(&mut store, &shared, today).unwrap();
     let sent = sent.lock().unwrap();
@@ -1867,9 +1847,8 @@ fn the_spend_read_back_forgets_the_days_past_those_kept() {
         SystemTime::UNIX_EPOCH + Duration::from_secs(days * 86_400 + 3_600)
     });
     let store = Exchanging {
-        sent: Arc::default(),
-        others: Vec::new(),
         day: day.clone(),
+        ..Exchanging::spent_today(1.0)
     };
     let ledger = Ledger::start(store, &settings(), clock);
     let days = || -> Vec<i64> {
