@@ -212,8 +212,8 @@ impl AttemptError {
     }
 }
 
-/// Role-only chunks held before a stream counts as started; a provider
-/// sending more than this without content has started in its own way.
+/// Chunks that say nothing (a role-only one) held before a stream counts
+/// as started; more are left out, and start nothing either.
 const MAX_HELD_EVENTS: usize = 8;
 /// The most events held before the answer starts, native ones included.
 const MAX_HELD_NATIVE: usize = 64;
@@ -412,11 +412,17 @@ impl Upstream {
                     Ok(Some(Ok(Item::Event(event)))) => event,
                 };
                 match first_event(&event.data) {
-                    FirstEvent::Chunk { meaningful } => {
+                    FirstEvent::Chunk { meaningful: true } => {
                         held.push(Item::Event(event));
-                        chunks += 1;
-                        if meaningful || chunks >= MAX_HELD_EVENTS {
-                            break;
+                        break;
+                    }
+                    // A chunk that says nothing starts no answer: the first
+                    // few are held (a role chunk), the rest left out, and
+                    // the first-event deadline runs on.
+                    FirstEvent::Chunk { meaningful: false } => {
+                        if chunks < MAX_HELD_EVENTS {
+                            held.push(Item::Event(event));
+                            chunks += 1;
                         }
                     }
                     FirstEvent::Error(error_type, message) => {

@@ -90,14 +90,24 @@ async fn failures_before_the_first_byte_fall_over() {
         drop_after_chunks: Some(0),
         ..MockOptions::default()
     };
+    // Eleven chunks whose content is empty, then silence: none starts
+    // the answer, however many come.
+    let empty_chunks = MockOptions {
+        reasoning: String::new(),
+        reply: "|".repeat(11) + "Hello",
+        delta_break: Some("|".into()),
+        stall_after_chunks: Some(12),
+        ..MockOptions::default()
+    };
     for (name, options) in [
         ("slow", slow_first_byte),
         ("503", error_status),
         ("dropped", dropped_at_once),
+        ("empty chunks", empty_chunks),
     ] {
         let (primary, backup) = (mock(options).await, healthy_mock().await);
         let mut config = chain_config(&primary, &backup);
-        config["gateway"] = json!({"timeouts": {"firstByteSeconds": 0.3}});
+        config["gateway"] = json!({"timeouts": {"firstByteSeconds": 0.3, "idleSeconds": 2}});
         let gw = gateway(config).await;
         let streamed = stream_body(&gw).await;
         let events = &streamed.events;
