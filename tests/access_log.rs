@@ -318,6 +318,17 @@ async fn a_client_that_leaves_between_two_tries_is_not_answered() {
     assert_eq!(field(&lines[0], "attempts"), "busy/m:client_left");
 }
 
+/// Sends the `sent`th chat request; its status and its access line's
+/// `attempts`.
+async fn attempts_of(gw: &TestGateway, captured: &Captured, sent: usize) -> (u16, String) {
+    let answer = gw.chat(json!({"messages": user_message()})).await;
+    let status = answer.status().as_u16();
+    answer.bytes().await.unwrap();
+    let lines = captured.wait_for(sent).await;
+    let attempts = field(&lines[sent - 1], "attempts").as_str().unwrap();
+    (status, attempts.to_string())
+}
+
 #[tokio::test]
 async fn a_target_skipped_while_cooling_down_says_so() {
     let (captured, _guard) = Captured::start();
@@ -328,14 +339,8 @@ async fn a_target_skipped_while_cooling_down_says_so() {
     // requests skip it, and the access line says skipped, not the failure
     // that started the cooldown.
     for sent in 1..=6 {
-        let answer = gw.chat(json!({"messages": user_message()})).await;
-        assert_eq!(answer.status(), 200);
-        answer.bytes().await.unwrap();
-        let lines = captured.wait_for(sent).await;
-        let attempts = field(&lines[sent - 1], "attempts")
-            .as_str()
-            .unwrap()
-            .to_string();
+        let (status, attempts) = attempts_of(&gw, &captured, sent).await;
+        assert_eq!(status, 200);
         if attempts.contains("skipped") {
             assert_eq!(attempts, "primary/m:skipped(cooling_down),backup/m:ok");
             return;
@@ -343,6 +348,47 @@ async fn a_target_skipped_while_cooling_down_says_so() {
         assert_eq!(attempts, "primary/m:provider_error,backup/m:ok");
     }
     panic!("the primary never cooled down");
+}
+
+/// `clawgate_cooldown_skips_total` counts what the access lines say was
+/// skipped while cooling down: with both targets cooling, the one tried
+/// anyway is tried, not also skipped.
+#[tokio::test]
+async fn the_cooldown_skips_counted_are_those_the_access_lines_name() {
+    let (captured, _guard) = Captured::start();
+    let limited = || MockOptions {
+        fail_status: Some(429),
+        fail_type: "rate_limit_reached_error".into(),
+        retry_after: Some(120),
+        ..MockOptions::default()
+    };
+    let (a, b) = (mock(limited()).await, mock(limited()).await);
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"skips-a": provider(&a), "skips-b": provider(&b)}},
+        "agents": {"defaults": {"model": {"primary": "skips-a/m", "fallbacks": ["skips-b/m"]}}},
+    }))
+    .await;
+    let mut named = std::collections::BTreeMap::new();
+    for sent in 1..=4 {
+        let (_, attempts) = attempts_of(&gw, &captured, sent).await;
+        for attempt in attempts.split(',') {
+            if let Some(target) = attempt.strip_suffix(":skipped(cooling_down)") {
+                *named.entry(target.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    assert!(!named.is_empty(), "both targets cooled down");
+    let metrics = gw.metrics().await;
+    for target in ["skips-a/m", "skips-b/m"] {
+        let provider = target.split('/').next().unwrap();
+        let line =
+            format!("clawgate_cooldown_skips_total{{provider=\"{provider}\",model=\"{target}\"}} ");
+        let counted = (metrics.lines())
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .map_or(0, |n| n.trim().parse::<u64>().unwrap());
+        let said = named.get(target).copied().unwrap_or(0);
+        assert_eq!(counted, said, "{target}: {named:?}");
+    }
 }
 
 #[tokio::test]

@@ -369,6 +369,28 @@ pub async fn run(
     request: ClientRequest,
     settings: &Settings<'_>,
 ) -> Result<Answer, Vec<Failure>> {
+    let ran = walk(upstream, chain, request, settings).await;
+    // Counted once the chain is done, as the access line names them: a
+    // cooling target tried anyway in the end is tried, not skipped.
+    let failures = match &ran {
+        Ok(answer) => &answer.failures,
+        Err(failures) => failures,
+    };
+    for failure in failures {
+        if let Cause::CoolingDown { .. } = failure.cause {
+            let model = &failure.model_ref;
+            metrics::skipped(model.provider(), model.as_str());
+        }
+    }
+    ran
+}
+
+async fn walk(
+    upstream: &Upstream,
+    chain: &[Target],
+    request: ClientRequest,
+    settings: &Settings<'_>,
+) -> Result<Answer, Vec<Failure>> {
     let deadline = Instant::now() + settings.timeouts.chain;
     let chain = if settings.fallback {
         chain
@@ -436,7 +458,6 @@ pub async fn run(
             Ok(plan) => plan,
             Err(Declined::Skip(why)) => {
                 log_skipped(target, why.label(), &why);
-                metrics::skipped(target.model_ref.provider(), target.model_ref.as_str());
                 failures.push(skip(Cause::Unsuitable(why), Class::Unsuitable, None));
                 continue;
             }
@@ -470,7 +491,6 @@ pub async fn run(
                     "skipped {}: {cause}",
                     target.model_ref
                 );
-                metrics::skipped(target.model_ref.provider(), target.model_ref.as_str());
                 failures.push(skip(cause, Class::Quota, wait));
                 cooling.push((target, plan));
                 continue;
@@ -488,7 +508,6 @@ pub async fn run(
                         class.label()
                     ),
                 );
-                metrics::skipped(target.model_ref.provider(), target.model_ref.as_str());
                 failures.push(skip(
                     Cause::CoolingDown { class, remaining },
                     class,
