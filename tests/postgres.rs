@@ -20,7 +20,7 @@ use clawgate::config::ledger::{Budgets, LedgerSettings};
 use clawgate::ledger::postgres::Postgres;
 use clawgate::ledger::query::Query;
 use clawgate::ledger::storage::{Storage, StorageError};
-use clawgate::ledger::{EXCHANGE, Ledger, Row, Tokens, calendar, system_clock};
+use clawgate::ledger::{Ledger, RATE_SYNC, Row, SPEND_REFRESH, Tokens, calendar, system_clock};
 use clawgate_mock::{MockOptions, MockServer};
 use common::postgres::Cluster;
 use common::*;
@@ -79,14 +79,8 @@ fn write_config(dir: &Path, name: &str, mock: &MockServer) -> Instance {
 }
 
 async fn start(instance: &mut Instance, cluster: &Cluster) -> Child {
-    start_with(instance, cluster, &[]).await
-}
-
-/// [`start`], with `more` variables in its environment.
-async fn start_with(instance: &mut Instance, cluster: &Cluster, more: &[(&str, &OsStr)]) -> Child {
     let url = cluster.url();
-    let env = [instance.env(&url).as_slice(), more].concat();
-    let (child, listening) = serve_process(&instance.config, &env).await;
+    let (child, listening) = serve_process(&instance.config, &instance.env(&url)).await;
     instance.url = listening;
     child
 }
@@ -156,9 +150,9 @@ async fn two_gateways_enforce_one_budget_and_one_rate_limit() {
         served >= 2,
         "each request costs a part of the budget: {served}"
     );
-    // b sees a's spend within the documented bound: one exchange after the
-    // rows are written (a batch within 20 ms); four, with room.
-    tokio::time::sleep(EXCHANGE * 4).await;
+    // b sees a's spend within the documented bound: one refresh after the
+    // rows are written (a batch within 20 ms).
+    tokio::time::sleep(SPEND_REFRESH + Duration::from_millis(500)).await;
     let refused = ask(&b.url, ALICE).await;
     assert_eq!(
         refused.status(),
@@ -183,10 +177,10 @@ async fn two_gateways_enforce_one_budget_and_one_rate_limit() {
         != "4"
     {
         assert!(Instant::now() < deadline, "a's counts reach the database");
-        tokio::time::sleep(EXCHANGE / 5).await;
+        tokio::time::sleep(RATE_SYNC / 5).await;
     }
     // b takes them in at its next sync.
-    tokio::time::sleep(EXCHANGE * 2).await;
+    tokio::time::sleep(RATE_SYNC * 2).await;
     for _ in 0..2 {
         assert_eq!(ask(&b.url, BOB).await.status(), 200);
     }
@@ -197,11 +191,11 @@ async fn two_gateways_enforce_one_budget_and_one_rate_limit() {
         "bob's 6 a minute are used, 4 of them on a"
     );
     assert!(header(&limited, "retry-after").parse::<u64>().unwrap() >= 1);
-    tokio::time::sleep(EXCHANGE * 2).await;
+    tokio::time::sleep(RATE_SYNC * 2).await;
     assert_eq!(ask(&a.url, BOB).await.status(), 429, "and a knows of b's 2");
 
     // Both show the same spend for alice once written and read back.
-    tokio::time::sleep(EXCHANGE * 4).await;
+    tokio::time::sleep(SPEND_REFRESH + Duration::from_millis(500)).await;
     let spent = |s: &Value| {
         s["clients"]
             .as_array()
@@ -271,11 +265,6 @@ async fn alice_spent(cluster: &Cluster, answered: usize) -> f64 {
 /// Waits until the instance at `url` counts at least `usd` spent on alice's
 /// daily budget (its spend read back from the database).
 async fn sees_spent(url: &str, usd: f64) {
-    sees_spent_by(url, "alice", usd).await;
-}
-
-/// [`sees_spent`], on `client`'s daily budget.
-async fn sees_spent_by(url: &str, client: &str, usd: f64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let status = status(url).await;
@@ -283,23 +272,18 @@ async fn sees_spent_by(url: &str, client: &str, usd: f64) {
             .as_array()
             .unwrap()
             .iter()
-            .find(|b| b["client"] == client)
+            .find(|b| b["client"] == "alice")
             .map_or(0.0, |b| b["spentUsd"].as_f64().unwrap());
         if spent >= usd - 1e-9 {
             return;
         }
         assert!(Instant::now() < deadline, "{url} sees ${spent} of ${usd}");
-        tokio::time::sleep(EXCHANGE / 4).await;
+        tokio::time::sleep(SPEND_REFRESH / 4).await;
     }
 }
 
 /// Writes a row of alice's that cost `usd` today, as another gateway would.
 fn spend_earlier(cluster: &Cluster, usd: f64) {
-    spend_earlier_by(cluster, "alice", usd);
-}
-
-/// [`spend_earlier`], for `client`.
-fn spend_earlier_by(cluster: &Cluster, client: &str, usd: f64) {
     let url = store_url(&cluster.url());
     std::thread::scope(|scope| {
         // The store blocks on a runtime of its own: not on a test's.
@@ -308,7 +292,6 @@ fn spend_earlier_by(cluster: &Cluster, client: &str, usd: f64) {
             let mut row = row_with_tokens_in(1);
             row.ts_ms = calendar::millis(std::time::SystemTime::now());
             row.cost_usd = Some(usd);
-            row.client = client.into();
             store.write(1, &[row]).unwrap();
         });
     });
@@ -344,7 +327,7 @@ async fn fifty_requests_at_once_on_one_gateway_end_within_the_bound() {
 
 /// Two instances, 25 requests at once each: each passes the budget by
 /// one request's worst cost at most before it sees the other's
-/// reservations, which it does within one exchange ([`EXCHANGE`]); then
+/// reservations, which it does within one exchange ([`RATE_SYNC`]); then
 /// a request in flight on one holds the budget on the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_see_each_others_reservations_within_one_exchange() {
@@ -388,68 +371,6 @@ async fn two_gateways_see_each_others_reservations_within_one_exchange() {
     assert_eq!(refused, [402], "b saw a's reservation");
 }
 
-/// A request that ended on one instance holds the budget on the other
-/// until the other has read its row: the end of its reservation and its
-/// spend reach the other in one exchange. Each of three clients is $0.01
-/// under its $1.00, and a's request for it spends more; from a's answer
-/// on, b refuses the client every request it sends for two seconds (when
-/// the reservation left the database before b read the spend replacing
-/// it, b admitted one in between).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_ended_on_one_gateway_holds_the_budget_on_the_other_until_its_row_is_read() {
-    let Some(cluster) = Cluster::start("a_request_ended_on_one_gateway") else {
-        return;
-    };
-    const CLIENTS: [(&str, &str, &str); 3] = [
-        ("c0", "C0_KEY", "c0-key-0123456789abcdef"),
-        ("c1", "C1_KEY", "c1-key-0123456789abcdef"),
-        ("c2", "C2_KEY", "c2-key-0123456789abcdef"),
-    ];
-    // 20 tokens in, at $0.001 each: every request spends $0.02 at least.
-    let mock = mock(MockOptions {
-        latency_ms: 600,
-        prompt_tokens: Some(20),
-        ..MockOptions::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let keys: Vec<(&str, &OsStr)> = CLIENTS
-        .iter()
-        .map(|(_, var, key)| (*var, key.as_ref()))
-        .collect();
-    let mut instances = Vec::new();
-    for name in ["a", "b"] {
-        let instance = write_config(dir.path(), name, &mock);
-        let mut config: Value =
-            serde_json::from_str(&std::fs::read_to_string(&instance.config).unwrap()).unwrap();
-        for (client, var, _) in CLIENTS {
-            config["gateway"]["clients"][client] =
-                json!({"key": format!("${{{var}}}"), "budgets": {"daily": 1.0}});
-        }
-        std::fs::write(&instance.config, config.to_string()).unwrap();
-        instances.push(instance);
-    }
-    let [mut a, mut b] = <[Instance; 2]>::try_from(instances).ok().unwrap();
-    let (_a, _b) = tokio::join!(
-        start_with(&mut a, &cluster, &keys),
-        start_with(&mut b, &cluster, &keys)
-    );
-    for (client, _, key) in CLIENTS {
-        spend_earlier_by(&cluster, client, 0.99);
-        tokio::join!(
-            sees_spent_by(&a.url, client, 0.99),
-            sees_spent_by(&b.url, client, 0.99)
-        );
-        assert_eq!(common::at_once(&a.url, key, &small_body(), 1).await, [200]);
-        let until = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < until {
-            let on_b = common::at_once(&b.url, key, &small_body(), 1).await;
-            assert_eq!(on_b, [402], "b admitted {client} after a's request ended");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
 /// Waits until a reservation is in `table`, then for two exchanges: by
 /// then the other instance has read it.
 async fn seen_on_b(cluster: &Cluster, table: &str) {
@@ -459,9 +380,9 @@ async fn seen_on_b(cluster: &Cluster, table: &str) {
             Instant::now() < deadline,
             "a's reservation reaches the database"
         );
-        tokio::time::sleep(EXCHANGE / 5).await;
+        tokio::time::sleep(RATE_SYNC / 5).await;
     }
-    tokio::time::sleep(EXCHANGE * 2).await;
+    tokio::time::sleep(RATE_SYNC * 2).await;
 }
 
 /// A request's tokens reserved on one instance hold the client's
@@ -494,7 +415,7 @@ async fn a_token_reservation_on_one_gateway_holds_the_limit_on_the_other() {
             Instant::now() < deadline,
             "the schema is brought up to date"
         );
-        tokio::time::sleep(EXCHANGE / 5).await;
+        tokio::time::sleep(RATE_SYNC / 5).await;
     }
     let most = json!({"max_tokens": 5000, "messages": user_message()});
     let (in_flight, refused) = tokio::join!(common::at_once(&a.url, ALICE, &most, 1), async {
@@ -504,7 +425,7 @@ async fn a_token_reservation_on_one_gateway_holds_the_limit_on_the_other() {
     assert_eq!(in_flight, [200]);
     assert_eq!(refused, [429], "b saw a's 5,000 tokens held");
     // Ended: only what it used counts, on b too, an exchange later.
-    tokio::time::sleep(EXCHANGE * 4).await;
+    tokio::time::sleep(RATE_SYNC * 4).await;
     assert_eq!(at_once(&b.url, 1).await, [200]);
 }
 
@@ -970,7 +891,7 @@ fn an_estimate_outlives_the_refresh_of_the_running_totals() {
     let spent = || ledger.with_totals(|t| t.since(None, today, |_| true).cost_usd);
     assert_eq!(spent(), 0.25);
     assert!(ledger.flush(Duration::from_secs(10)));
-    std::thread::sleep(EXCHANGE * 5 / 2);
+    std::thread::sleep(SPEND_REFRESH * 5 / 2);
     assert_eq!(spent(), 0.25, "read back from the database");
     assert_eq!(
         cluster.psql("SELECT cost_usd, budget_cost_usd FROM clawgate_daily"),

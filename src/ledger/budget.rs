@@ -9,7 +9,7 @@
 //! reserved ([`Reserved`]) until its row is counted. Requests at once
 //! therefore pass a budget by one request's worst cost at most on one
 //! gateway; with a shared store, the other gateways' reservations arrive
-//! with the rate counters ([`super::EXCHANGE`]). A model without a price
+//! with the rate counters ([`super::RATE_SYNC`]). A model without a price
 //! cannot be counted in dollars: per `gateway.budgets.unpriced` a budget
 //! covering it refuses it, or lets it through and counts its calls apart
 //! (never as $0).

@@ -18,14 +18,14 @@
 //!
 //! Where rows go is a [`storage::Storage`]: the SQLite file, or a
 //! PostgreSQL database that several gateways share ([`postgres`]). With a
-//! shared one, the writer also exchanges with the others every
-//! [`EXCHANGE`]: the clients' rate counters and the reservations (budgets'
-//! and tokens', with the admission's [`storage::RateShare`]), then
-//! everyone's spend of the last two days (of every day kept, every
-//! [`SPEND_REFRESH`]); the running totals are then that spend plus this
-//! gateway's rows not yet written. A budget then overshoots by at most one
-//! request's worst cost per gateway, plus what the others reserve within
-//! one exchange; a rate limit by what the others admit in two exchanges.
+//! shared one, the writer also reads everyone's spend back every
+//! [`SPEND_REFRESH`] (the running totals are then that spend plus this
+//! gateway's rows not yet written) and exchanges the clients' rate
+//! counters and the reservations (budgets' and tokens') every
+//! [`RATE_SYNC`] with the admission's [`storage::RateShare`]. A budget then overshoots by at most
+//! one request's worst cost per gateway, plus what the others reserved in
+//! one exchange and spent in one refresh interval and one batch; a rate
+//! limit by what the others admit in two rate syncs.
 //!
 //! A shared store that cannot be reached is an outage: logged at once and
 //! every [`OUTAGE_LOG_EVERY`], shown in [`Health`] until a call succeeds;
@@ -77,16 +77,16 @@ const COMMIT_GAP: Duration = Duration::from_millis(20);
 /// Running totals are kept (and rebuilt) this many days back: a month and
 /// the week that may straddle it, and the status page's 30 days.
 const TOTAL_DAYS: i64 = 40;
+/// A shared store's spend is read back this often: what the other
+/// gateways spent reaches this one's budgets within it.
+pub const SPEND_REFRESH: Duration = Duration::from_secs(1);
 /// What the budgets count is kept in the spool this often at most, when
 /// it changed: a gateway started while the shared store cannot be reached
 /// counts from it, missing at most this much of its own spend.
 const KEEP_SPEND_EVERY: Duration = Duration::from_secs(10);
-/// The gateways sharing a store exchange their rate counters,
-/// reservations and spend (of today and yesterday) through it this often.
-pub const EXCHANGE: Duration = Duration::from_millis(250);
-/// A shared store's spend of every day the running totals keep is read
-/// this often (what a row of an earlier day, written late, adds).
-const SPEND_REFRESH: Duration = Duration::from_secs(1);
+/// The clients' rate counters are exchanged through a shared store this
+/// often.
+pub const RATE_SYNC: Duration = Duration::from_millis(250);
 /// Usage reports running at once on PostgreSQL, each on a connection of
 /// its own: one more is refused ([`ReportError::Busy`]), not queued, so a
 /// burst of them cannot take the database's connections. Clients' keys
@@ -234,7 +234,7 @@ enum Message {
 
 /// Spend per (day, model ref), and per (client, day, model ref), kept
 /// [`TOTAL_DAYS`] back.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Totals {
     pub days: BTreeMap<(i64, String), DayTotal>,
     pub clients: BTreeMap<(String, i64, String), DayTotal>,
@@ -340,11 +340,6 @@ impl Totals {
                 answered: total.answered,
             })
             .collect()
-    }
-
-    fn forget_from(&mut self, day: i64) {
-        self.days.split_off(&(day, String::new()));
-        self.clients.retain(|(_, d, _), _| *d < day);
     }
 
     fn forget_before(&mut self, day: i64) {
@@ -1164,10 +1159,8 @@ fn write_rows(
     );
     let mut flushes = Vec::new();
     let mut last_commit: Option<Instant> = None;
-    let mut next_exchange = Instant::now();
-    let mut next_full_read = Instant::now();
-    // Everyone's spend, as last read from a shared store.
-    let mut spend = Totals::default();
+    let mut next_refresh = Instant::now();
+    let mut next_rates = Instant::now();
     let mut kept = KeptSpend::default();
     let mut rates = RateSync::default();
     loop {
@@ -1175,45 +1168,29 @@ fn write_rows(
         let mut wait = Duration::from_secs(60);
         // With a shared store, what the other gateways spent and reserve
         // is read first (at start, before anything else is asked of it).
-        // The spend is read after the reservations: a request's cost that
-        // left the others' reservations is in the spend read then.
         if sharing {
             let now = Instant::now();
-            if now >= next_exchange {
+            if now >= next_rates {
                 rates.sync(storage.as_mut(), &shared, &clock);
-                let others = share_reservations(storage.as_mut(), &shared, today);
-                // The days a request's reservation and row fall on at
-                // every exchange; every day kept every [`SPEND_REFRESH`].
-                let every_day = now >= next_full_read;
-                let since = if every_day {
-                    today - TOTAL_DAYS
-                } else {
-                    today - 1
-                };
-                match storage.spend_since(since) {
+                share_reservations(storage.as_mut(), &shared);
+                next_rates = now + RATE_SYNC;
+            }
+            if now >= next_refresh {
+                match storage.spend_since(today - TOTAL_DAYS) {
                     Ok(days) => {
                         shared.reached();
-                        spend.forget_from(since);
-                        spend.merge(&totals_of(days));
-                        spend.forget_before(today - TOTAL_DAYS);
-                        // The spend first: between the two, a row counts
-                        // twice, never not at all.
-                        shared.replace_base(spend.clone());
-                        if let Some(others) = others {
-                            *locked(&shared.others_reserved) = others;
-                        }
-                        if every_day {
-                            next_full_read = now + SPEND_REFRESH;
-                        }
+                        shared.replace_base(totals_of(days));
                     }
                     Err(err) => shared.failed(&err),
                 }
+                next_refresh = now + SPEND_REFRESH;
                 if let Some(spool) = &spool {
                     kept.keep(spool, &shared, now);
                 }
-                next_exchange = now + EXCHANGE;
             }
-            wait = next_exchange.saturating_duration_since(Instant::now());
+            wait = next_rates
+                .min(next_refresh)
+                .saturating_duration_since(Instant::now());
         }
         if expired_on != Some(today) && storage.retry_at().is_none() {
             let before = millis(clock()) - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
@@ -1476,30 +1453,12 @@ fn replay(spool: &mut Spool, storage: &mut dyn Storage, shared: &Shared, batches
 }
 
 /// Sends this gateway's reservations (budgets' and, through the
-/// admission's [`RateShare`], tokens') and takes the other gateways'
-/// tokens' (each gateway's as of its last exchange) in place of those
-/// seen before; their budgets' reservations it returns, for the writer to
-/// take in with the spend it reads next: the two together, as of one
-/// exchange. The store unreached, the others' reservations are forgotten
-/// at once, as the store forgets them: budgets and limits then count this
-/// instance's own, as they do for spend while the store is away.
-///
-/// A budget's reservations are its requests in flight and its rows of
-/// today not yet in the database (`pending`): a request's cost is in the
-/// database or here from its start on, so the others, which read the
-/// spend after the reservations, never see it in neither. `reserved` is
-/// read first: a row joins `pending` before its request's reservation
-/// ends. Rows of an earlier day are not sent: the others count a
-/// reservation in every period, and a dropped row (never written) would
-/// weigh on every later day's budget.
-fn share_reservations(storage: &mut dyn Storage, shared: &Shared, today: i64) -> Option<Totals> {
-    let mut held = locked(&shared.reserved).clients.clone();
-    for (key @ (_, day, _), total) in &locked(&shared.pending).clients {
-        if *day == today {
-            held.entry(key.clone()).or_default().add(*total);
-        }
-    }
-    let spend: Vec<storage::DaySpend> = held
+/// admission's [`RateShare`], tokens') and takes the other gateways' (each
+/// gateway's as of its last exchange) in place of those seen before. While
+/// the store cannot be reached, the last ones seen are kept.
+fn share_reservations(storage: &mut dyn Storage, shared: &Shared) {
+    let spend: Vec<storage::DaySpend> = locked(&shared.reserved)
+        .clients
         .iter()
         .map(|((client, day, model), total)| storage::DaySpend {
             day: *day,
@@ -1518,18 +1477,19 @@ fn share_reservations(storage: &mut dyn Storage, shared: &Shared, today: i64) ->
             .map(|(client, tokens)| (client.to_string(), tokens))
             .collect()
     });
-    let (others, taken) = match storage.share_reservations(&Reservations { spend, tokens }) {
-        Ok(others) => (others, true),
-        Err(err) => {
+    // Unreached, the others' last reservations are forgotten, as the
+    // store forgets them: budgets and limits then count this instance's
+    // own, as they do for spend while the store is away.
+    let others = storage
+        .share_reservations(&Reservations { spend, tokens })
+        .unwrap_or_else(|err| {
             shared.note_error(err.to_string());
-            *locked(&shared.others_reserved) = Totals::default();
-            (Reservations::default(), false)
-        }
-    };
+            Reservations::default()
+        });
+    *locked(&shared.others_reserved) = totals_of(others.spend);
     if let Some(rates) = rates {
         rates.others_reserved_tokens(&others.tokens.into_iter().collect());
     }
-    taken.then(|| totals_of(others.spend))
 }
 
 /// The writer's side of sharing the clients' rate limits: what this

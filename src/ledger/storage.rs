@@ -168,9 +168,9 @@ pub trait Storage: Send {
     /// Each client's and model's spend per day from `since_day` on.
     fn spend_since(&mut self, since_day: i64) -> Result<Vec<DaySpend>, StorageError>;
 
-    /// Whether other gateways write into the same store: their spend, the
-    /// clients' rate counters and the reservations are then exchanged
-    /// through it every [`super::EXCHANGE`].
+    /// Whether other gateways write into the same store: their spend is
+    /// then read back every [`super::SPEND_REFRESH`], and the clients' rate
+    /// counters are exchanged through it.
     fn shared(&self) -> bool {
         false
     }

@@ -1705,6 +1705,38 @@ fn a_spooled_segment_that_cannot_be_read_is_left_on_disk_and_not_written_as_empt
     assert!(spool.is_empty() && batches.waiting.is_empty());
 }
 
+/// A shared store that answers, its spend alice's `usd` today.
+struct SpentToday {
+    usd: f64,
+}
+
+impl Storage for SpentToday {
+    fn location(&self) -> Location {
+        Location::File("spent".into())
+    }
+    fn write(&mut self, _: u64, _: &[Row]) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+    fn spend_since(&mut self, _: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
+        Ok(vec![storage::DaySpend {
+            day: day_of(SystemTime::now()),
+            client: "alice".into(),
+            model: "p/m".into(),
+            requests: 3,
+            fallbacks: 0,
+            cost_usd: self.usd,
+            uncosted: 0,
+            answered: 3,
+        }])
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
 /// A gateway started while its shared store cannot be reached counts its
 /// budgets from the spend it last kept in the state directory, not from
 /// nothing (every client's budget would start over with each restart).
@@ -1713,7 +1745,7 @@ fn a_restart_while_the_shared_store_is_away_counts_from_the_spend_last_kept() {
     let dir = tempfile::tempdir().unwrap();
     let spool = || Some(Spool::open(dir.path()).unwrap());
     let ledger = Ledger::start_spooled(
-        Exchanging::spent_today(1.5),
+        SpentToday { usd: 1.5 },
         &settings(),
         system_clock(),
         spool(),
@@ -1738,135 +1770,4 @@ fn a_restart_while_the_shared_store_is_away_counts_from_the_spend_last_kept() {
     let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let third = Ledger::start_spooled(Flaky { down }, &settings(), system_clock(), spool());
     assert_eq!(spend_of(&third.shared.totals, "alice"), 0.0);
-}
-
-/// A shared store that records the budgets' reservations it is sent, and
-/// answers others' as given; its spend is alice's `usd` on `day`.
-struct Exchanging {
-    sent: Arc<Mutex<Vec<Vec<storage::DaySpend>>>>,
-    others: Vec<storage::DaySpend>,
-    day: Arc<std::sync::atomic::AtomicI64>,
-    usd: f64,
-}
-
-impl Exchanging {
-    fn spent_today(usd: f64) -> Self {
-        Self {
-            sent: Arc::default(),
-            others: Vec::new(),
-            day: Arc::new(day_of(SystemTime::now()).into()),
-            usd,
-        }
-    }
-}
-
-impl Storage for Exchanging {
-    fn location(&self) -> Location {
-        Location::File("exchanging".into())
-    }
-    fn write(&mut self, _: u64, _: &[Row]) -> Result<(), StorageError> {
-        Ok(())
-    }
-    fn expire(&mut self, _: i64) -> Result<u64, StorageError> {
-        Ok(0)
-    }
-    fn spend_since(&mut self, since: i64) -> Result<Vec<storage::DaySpend>, StorageError> {
-        let day = self.day.load(Ordering::SeqCst);
-        Ok((day >= since)
-            .then(|| alice_on(day, self.usd))
-            .into_iter()
-            .collect())
-    }
-    fn shared(&self) -> bool {
-        true
-    }
-    fn share_reservations(&mut self, mine: &Reservations) -> Result<Reservations, StorageError> {
-        self.sent.lock().unwrap().push(mine.spend.clone());
-        Ok(Reservations {
-            spend: self.others.clone(),
-            tokens: Vec::new(),
-        })
-    }
-}
-
-fn alice_on(day: i64, usd: f64) -> storage::DaySpend {
-    storage::DaySpend {
-        day,
-        client: "alice".into(),
-        model: "p/m".into(),
-        requests: 1,
-        fallbacks: 0,
-        cost_usd: usd,
-        uncosted: 0,
-        answered: 1,
-    }
-}
-
-/// A gateway's reservations sent to the others hold its requests in
-/// flight and its rows of today not yet written, not a row of an earlier
-/// day (a dropped one would weigh on every later day's budget); the
-/// others' come back to the caller, which takes them in with the spend.
-#[test]
-fn reservations_sent_hold_todays_unwritten_rows_and_the_others_wait_for_the_spend() {
-    let today = day_of(SystemTime::now());
-    let shared = Shared::default();
-    let total = |usd| DayTotal {
-        requests: 1,
-        cost_usd: usd,
-        ..DayTotal::default()
-    };
-    locked(&shared.reserved).add(today, "alice", "p/m", total(0.5));
-    locked(&shared.pending).add(today, "alice", "p/m", total(0.25));
-    locked(&shared.pending).add(today - 1, "alice", "p/m", total(3.0));
-    let sent = Arc::new(Mutex::new(Vec::new()));
-    let mut store = Exchanging {
-        sent: sent.clone(),
-        others: vec![alice_on(today, 2.0)],
-        ..Exchanging::spent_today(0.0)
-    };
-    let others = share_reservations(&mut store, &shared, today).unwrap();
-    let sent = sent.lock().unwrap();
-    assert_eq!(sent[0].len(), 1, "{:?}", sent[0]);
-    assert_eq!((sent[0][0].day, sent[0][0].cost_usd), (today, 0.75));
-    assert_eq!(spend_of(&Mutex::new(others), "alice"), 2.0);
-    assert!(
-        locked(&shared.others_reserved).clients.is_empty(),
-        "not yet"
-    );
-}
-
-/// The spend read back keeps the days the running totals keep: one past
-/// them goes as the days go by, not kept for the gateway's life.
-#[test]
-fn the_spend_read_back_forgets_the_days_past_those_kept() {
-    let first = day_of(SystemTime::now());
-    let day = Arc::new(std::sync::atomic::AtomicI64::new(first));
-    let clock_day = day.clone();
-    let clock: Clock = Arc::new(move || {
-        let days = clock_day.load(Ordering::SeqCst) as u64;
-        SystemTime::UNIX_EPOCH + Duration::from_secs(days * 86_400 + 3_600)
-    });
-    let store = Exchanging {
-        day: day.clone(),
-        ..Exchanging::spent_today(1.0)
-    };
-    let ledger = Ledger::start(store, &settings(), clock);
-    let days = || -> Vec<i64> {
-        let totals = locked(&ledger.shared.totals);
-        totals.clients.keys().map(|(_, day, _)| *day).collect()
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while days() != [first] {
-        assert!(std::time::Instant::now() < deadline, "{:?}", days());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Forty-one days on, the store's spend is of that day alone.
-    let later = first + TOTAL_DAYS + 1;
-    day.store(later, Ordering::SeqCst);
-    let deadline = std::time::Instant::now() + SPEND_REFRESH * 3;
-    while days() != [later] {
-        assert!(std::time::Instant::now() < deadline, "{:?}", days());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    ledger.close(Duration::from_secs(5));
 }
