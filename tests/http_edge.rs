@@ -82,21 +82,6 @@ async fn malformed_and_mistyped_requests_are_400_in_the_openai_shape() {
             "{body}: {error}"
         );
     }
-    // A gzipped body is said to be one, on each API; `identity` is read.
-    let gzipped = b"\x1f\x8b\x08\x00\x00\x00\x00\x00".to_vec();
-    for path in ["/v1/chat/completions", "/v1/messages", "/v1/responses"] {
-        let response = (gw.client().post(format!("{}{path}", gw.url)))
-            .header("content-type", "application/json")
-            .header("content-encoding", "gzip")
-            .body(gzipped.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 400, "{path}");
-        let error: Value = response.json().await.unwrap();
-        let message = error["error"]["message"].as_str().unwrap();
-        assert!(message.contains("a compressed body"), "{path}: {error}");
-    }
     let plain = (gw.client().post(format!("{}/v1/chat/completions", gw.url)))
         .header("content-encoding", "identity")
         .json(&json!({"messages": user_message()}))
@@ -105,6 +90,82 @@ async fn malformed_and_mistyped_requests_are_400_in_the_openai_shape() {
         .unwrap();
     assert_eq!(plain.status(), 200);
     assert_eq!(primary.requests().len(), 1);
+}
+
+/// A body its client compressed (Codex CLI and pi send zstd) is decoded
+/// on each API, bounded by `gateway.maxBodyBytes` as it expands; a coding
+/// clawgate does not read, or data that is not what its coding says, is a
+/// 400 naming it.
+#[tokio::test]
+async fn compressed_bodies_are_decoded_within_the_body_limit() {
+    use std::io::Write;
+    let (primary, backup) = (healthy_mock().await, healthy_mock().await);
+    let mut config = chain_config(&primary, &backup);
+    config["gateway"] = json!({"maxBodyBytes": 65536});
+    let gw = gateway(config).await;
+    let gzip = |data: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    };
+    let zstd = |data: &[u8]| {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    };
+    let post = |path: &str, coding: &str, body: Vec<u8>| {
+        (gw.client().post(format!("{}{path}", gw.url)))
+            .header("content-type", "application/json")
+            .header("content-encoding", coding)
+            .body(body)
+            .send()
+    };
+    let bodies = [
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "zipped"}]}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "default", "max_tokens": 64, "messages": [{"role": "user", "content": "zipped"}]}),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "default", "input": "zipped"}),
+        ),
+    ];
+    for (path, body) in &bodies {
+        let plain = serde_json::to_vec(body).unwrap();
+        for (coding, encoded) in [("gzip", gzip(&plain)), ("zstd", zstd(&plain))] {
+            let response = post(path, coding, encoded).await.unwrap();
+            assert_eq!(response.status(), 200, "{path} {coding}");
+            let sent = primary.requests().pop().expect("the provider was asked");
+            assert!(
+                sent.to_string().contains("zipped"),
+                "{path} {coding}: {sent}"
+            );
+        }
+        // What expands past the limit is too large, as a plain body is.
+        let padded = format!(r#"{{"pad": "{}", "messages": []}}"#, " ".repeat(1 << 20));
+        let response = post(path, "zstd", zstd(padded.as_bytes())).await.unwrap();
+        assert_eq!(response.status(), 413, "{path}");
+        let error: Value = response.json().await.unwrap();
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains("gateway.maxBodyBytes"), "{path}: {error}");
+        for (coding, body, expected) in [
+            (
+                "br",
+                gzip(&plain),
+                "Content-Encoding \"br\" is not one clawgate reads",
+            ),
+            ("gzip", plain.clone(), "not valid gzip data"),
+        ] {
+            let response = post(path, coding, body).await.unwrap();
+            assert_eq!(response.status(), 400, "{path} {coding}");
+            let error: Value = response.json().await.unwrap();
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(message.contains(expected), "{path} {coding}: {error}");
+        }
+    }
+    assert_eq!(primary.requests().len(), 6);
 }
 
 /// The thinking signals a chat request may give, each read by the rules,

@@ -29,6 +29,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
+use super::coding;
 use super::error::{ErrorReport, ErrorShape, Viewer};
 use super::guard::Caller;
 use super::stream::{Encoder, Outgoing, encode, with_head};
@@ -620,7 +621,8 @@ fn reserve(
 
 /// The request body, refused early when its `Content-Length` is over
 /// `gateway.maxBodyBytes`, else read within that limit and
-/// `clientBodySeconds`.
+/// `clientBodySeconds`, and decoded when its `Content-Encoding` says it is
+/// compressed (within that limit again).
 pub async fn read_limited(request: Request, config: &Config) -> Result<Bytes, ApiError> {
     let limit = config.gateway.max_body_bytes;
     let declared = request
@@ -631,21 +633,19 @@ pub async fn read_limited(request: Request, config: &Config) -> Result<Bytes, Ap
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    // A compressed body is not read as one: say so, not "not valid JSON".
-    if (request.headers().get(header::CONTENT_ENCODING))
-        .is_some_and(|coding| !coding.as_bytes().eq_ignore_ascii_case(b"identity"))
-    {
-        return Err(ApiError::BadRequest(
-            "a compressed body (a Content-Encoding other than identity) is not read: send it uncompressed"
-                .into(),
-        ));
+    let codings = coding::codings(request.headers().get_all(header::CONTENT_ENCODING))?;
+    let within = config.gateway.timeouts.client_body;
+    let body = read_body(request.into_body(), limit, within).await?;
+    if codings.is_empty() {
+        return Ok(body);
     }
-    read_body(
-        request.into_body(),
-        limit,
-        config.gateway.timeouts.client_body,
-    )
-    .await
+    // Decoding a body of megabytes takes milliseconds: off the workers
+    // that relay streams.
+    let decoding = move || coding::decoded(&codings, body, limit);
+    (tokio::task::spawn_blocking(decoding).await).unwrap_or_else(|panicked| {
+        tracing::error!("decoding a request body failed: {panicked}");
+        Err(ApiError::Internal)
+    })
 }
 
 /// Runs the request's `chain` (as resolved in `config`), recording its

@@ -14,6 +14,7 @@
 
 mod access_log;
 mod chat;
+mod coding;
 mod error;
 pub mod front;
 mod guard;
