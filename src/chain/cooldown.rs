@@ -56,6 +56,22 @@ impl Health {
         self.opened += 1;
     }
 
+    /// A failure of an attempt admitted at `since`, of a class that counts
+    /// against the target: one more in a row, unless a cooldown opened
+    /// since it was admitted (it was in flight with the failures that
+    /// opened it, and says nothing of the target after them, so four
+    /// requests failing at once open the first cooldown, not the third).
+    /// The failures in a row, when it is counted.
+    fn failed_since(&mut self, class: Class, since: Since, now: Instant) -> Option<u32> {
+        if self.opened != since.0 {
+            return None;
+        }
+        self.consecutive = self.consecutive.saturating_add(1);
+        self.last_class = Some(class);
+        self.last_failure = Some(now);
+        Some(self.consecutive)
+    }
+
     /// A success of an attempt admitted at `since`: the target is healthy
     /// again, unless a cooldown opened meanwhile.
     fn healthy_since(&mut self, since: Since) {
@@ -197,8 +213,9 @@ impl Cooldowns {
 
     /// A failure after the target's answer had started (a stream that broke
     /// off, fell silent or reported an error): it counts like a failed
-    /// attempt, so a provider that always breaks midway cools down too.
-    pub fn record_late_failure(&self, model_ref: &ModelRef, class: Class, now: Instant) {
+    /// attempt, so a provider that always breaks midway cools down too
+    /// (`since`: when the attempt was admitted).
+    fn record_late_failure(&self, model_ref: &ModelRef, class: Class, since: Since, now: Instant) {
         self.with(|targets| {
             let health = targets.entry(model_ref.clone()).or_default();
             *health.failures.entry(class).or_default() += 1;
@@ -206,12 +223,12 @@ impl Cooldowns {
             if !class.counts_against_target() {
                 return;
             }
-            health.consecutive = health.consecutive.saturating_add(1);
-            health.last_class = Some(class);
-            health.last_failure = Some(now);
+            let Some(consecutive) = health.failed_since(class, since, now) else {
+                return;
+            };
             // The relay reports the class only.
             health.last_error = None;
-            if let Some(cooldown) = policy::cooldown(class, health.consecutive, None) {
+            if let Some(cooldown) = policy::cooldown(class, consecutive, None) {
                 health.open(now, cooldown);
             }
         });
@@ -338,8 +355,8 @@ impl LateFailures {
     }
 
     pub fn report(&self, class: Class) {
-        self.cooldowns
-            .record_late_failure(&self.model_ref, class, Instant::now());
+        let now = Instant::now();
+        (self.cooldowns).record_late_failure(&self.model_ref, class, self.since, now);
     }
 
     /// The stream ended with `[DONE]`, having reported `output` tokens:
@@ -454,15 +471,20 @@ impl Permit<'_> {
             if !class.counts_against_target() {
                 return None;
             }
-            health.consecutive = health.consecutive.saturating_add(1);
-            health.last_class = Some(class);
-            health.last_failure = Some(now);
+            let Some(consecutive) = health.failed_since(class, self.since, now) else {
+                // Not one more in a row, but a wait the provider asks for
+                // still holds the cooldown open that long.
+                if let (Some(until), Some(wait)) = (health.open_until, retry_after) {
+                    health.open_until = Some(until.max(now + wait));
+                }
+                return None;
+            };
             health.last_error = error.map(first_line);
             // A failed probe reopens the cooldown even below the threshold.
             let consecutive = if self.probe {
-                health.consecutive.max(policy::PASSING_FAILURES_TO_OPEN)
+                consecutive.max(policy::PASSING_FAILURES_TO_OPEN)
             } else {
-                health.consecutive
+                consecutive
             };
             let cooldown = policy::cooldown(class, consecutive, retry_after);
             if let Some(cooldown) = cooldown {
@@ -637,6 +659,44 @@ mod tests {
         late.completed(None);
         let status = &cooldowns.snapshot(later)[&target()];
         assert_eq!((status.state, status.consecutive_failures), ("healthy", 0));
+    }
+
+    #[test]
+    fn failures_in_flight_together_open_the_first_cooldown_only() {
+        let cooldowns = Arc::new(Cooldowns::default());
+        let now = Instant::now();
+        // Four requests on a hung target, and a fifth streaming from it.
+        let permits: Vec<Permit> = (0..4)
+            .map(|_| cooldowns.admit(&target(), now).unwrap())
+            .collect();
+        let streamed = cooldowns.admit(&target(), now).unwrap();
+        let late = LateFailures::new(cooldowns.clone(), target(), streamed.since());
+        streamed.started();
+        let limited = cooldowns.admit(&target(), now).unwrap();
+        let opened: Vec<Option<Duration>> = (permits.into_iter())
+            .map(|permit| permit.failed(Class::Timeout, None, None, now))
+            .collect();
+        let thirty = Some(Duration::from_secs(30));
+        assert_eq!(opened, [None, thirty, None, None]);
+        late.report(Class::Transport);
+        let status = &cooldowns.snapshot(now)[&target()];
+        assert_eq!(status.consecutive_failures, 2);
+        assert_eq!(status.cooldown_remaining_seconds, Some(30.0));
+        // Not in a row either, but the wait it asks for holds.
+        let wait = Some(Duration::from_secs(120));
+        assert_eq!(limited.failed(Class::RateLimited, None, wait, now), None);
+        let status = &cooldowns.snapshot(now)[&target()];
+        assert_eq!(status.consecutive_failures, 2);
+        assert_eq!(status.cooldown_remaining_seconds, Some(120.0));
+        assert_eq!(
+            (status.failures["timeout"], status.failures["transport"]),
+            (4, 1)
+        );
+        // The probe after it is the next failure in a row: 60 s.
+        let later = now + Duration::from_secs(121);
+        let probe = cooldowns.admit(&target(), later).expect("the probe");
+        let sixty = Some(Duration::from_secs(60));
+        assert_eq!(probe.failed(Class::Timeout, None, None, later), sixty);
     }
 
     #[test]
