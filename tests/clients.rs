@@ -609,6 +609,41 @@ async fn a_clients_failure_and_402_hold_no_url_and_no_one_elses_figures() {
             .contains(host_port),
         "{body}"
     );
+    // Where a provider redirects is an address too: the client is told of
+    // a redirect, an admin key where it led.
+    let redirecting = mock(clawgate_mock::MockOptions {
+        redirect_to: Some("https://elsewhere.example/v1/chat/completions".into()),
+        ..Default::default()
+    })
+    .await;
+    let mut redirected = config(&redirecting, &dear, clients.clone());
+    redirected["gateway"]["retries"] = json!({"perTarget": 0});
+    // A redirect is a config fault, which cools its target: a gateway each.
+    for api in APIS {
+        let served = start(redirected.clone()).await;
+        let body = served
+            .ask(api, Some(DANA), "cheap/m")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            body.contains("answered 307 Temporary Redirect; redirects are not followed"),
+            "{api:?}: {body}"
+        );
+        assert!(!body.contains("elsewhere.example"), "{api:?}: {body}");
+    }
+    let served = start(redirected).await;
+    let body = served
+        .ask(Api::Chat, Some(ADMIN), "cheap/m")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("redirecting to https://elsewhere.example/"),
+        "{body}"
+    );
 
     // The gateway's own budget, spent by the admin: dana learns which
     // budget and when it resets, not what everyone spent.

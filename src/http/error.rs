@@ -20,6 +20,7 @@ use crate::chain::{AttemptReport, Cause, Failure};
 use crate::gateway::CompletionError;
 use crate::ledger::budget::Refusal;
 use crate::ops::metrics;
+use crate::upstream::AttemptError;
 
 pub const ATTEMPTS_HEADER: &str = "x-clawgate-attempts";
 
@@ -368,7 +369,7 @@ impl IntoResponse for ApiError {
 }
 
 /// `text` without the address of `url` (a connection error names its host
-/// and port, a redirect its target): `[provider address]` in its place.
+/// and port): `[provider address]` in its place.
 fn without_address(text: &str, url: &str) -> String {
     let parsed = url::Url::parse(url).ok();
     let host = parsed
@@ -477,6 +478,10 @@ fn budget_exceeded(refusal: &Refusal, viewer: &Viewer) -> ErrorReport {
 fn cause_seen_by_client(failure: &Failure) -> String {
     match &failure.cause {
         Cause::OverBudget(refusal) => seen_by(refusal, false),
+        // Where it redirects is a provider's address too.
+        Cause::Attempt(AttemptError::Redirected { status, .. }) => {
+            format!("the provider answered {status}; redirects are not followed")
+        }
         cause => without_address(&cause.to_string(), &failure.url),
     }
 }
@@ -510,10 +515,10 @@ fn upstream_failure(failures: &[Failure], viewer: &Viewer) -> ErrorReport {
     if !viewer.admin {
         for (attempt, failure) in attempts.iter_mut().zip(failures) {
             attempt.url.clear();
-            attempt.message = attempt.message.take().map(|text| match &failure.cause {
-                Cause::OverBudget(refusal) => seen_by(refusal, false),
-                _ => without_address(&text, &failure.url),
-            });
+            attempt.message = attempt
+                .message
+                .take()
+                .map(|_| cause_seen_by_client(failure));
         }
         summary = failures
             .iter()
