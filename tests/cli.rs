@@ -1780,6 +1780,27 @@ fn a_closed_stderr_keeps_the_exit_status() {
     }
 }
 
+/// `--ledger` is a SQLite file: a database's URL there is refused without
+/// being echoed, since it holds its password.
+#[test]
+fn usage_refuses_a_url_as_its_ledger_without_echoing_it() {
+    let output = run(
+        &[
+            "usage",
+            "--ledger",
+            "postgres://ops:Pa55-w0rd-secret@db.example/clawgate",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("error: --ledger takes a SQLite file, not a URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Pa55"), "{stderr}");
+}
+
 /// `--limit` is the most sessions listed: asked without `--by session`,
 /// it would be ignored, so it is refused.
 #[test]

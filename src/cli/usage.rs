@@ -64,6 +64,13 @@ pub fn usage(args: &UsageArgs) -> Result<ExitCode, CliError> {
     let mut configured = None;
     let mut redactor = Redactor::default();
     let location = match &args.ledger {
+        // A database's URL holds its password: named, never echoed.
+        Some(path) if path.to_string_lossy().contains("://") => {
+            return Err(CliError::Other(
+                "--ledger takes a SQLite file, not a URL: a shared store is ledger.store in the config (its password from an environment variable), which `clawgate usage` reads without --ledger"
+                    .into(),
+            ));
+        }
         Some(path) => Location::File(path.clone()),
         None => {
             let (_, loaded) = args.source.load(Secrets::Offline)?;
