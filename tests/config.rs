@@ -2145,3 +2145,82 @@ fn config_show_prints_the_budgets_and_the_reasoning_cache() {
     assert_eq!(shown["gateway"]["reasoningCache"], false, "{shown}");
     assert_eq!(shown["gateway"]["budgets"], json!([]), "{shown}");
 }
+
+/// What every client is shown (a model's name, an alias: `GET /v1/models`,
+/// `clawgate models list`) may not hold a key: one of the config's (a
+/// provider's, a client's, the token) or one shaped like a key. A name
+/// from a variable that is no key is shown as it is.
+#[test]
+fn a_key_in_a_models_name_or_an_alias_is_an_error() {
+    let env = Environment::from_pairs([
+        ("P_KEY", "provkey-0123456789abcdef"),
+        ("ALICE_KEY", "alicekey-0123456789abcdef"),
+        ("MODEL_NAME", "Kimi for coding"),
+    ]);
+    // A local server's placeholder key is no key a name can leak.
+    let local = json!({
+        "models": {"mode": "replace", "providers": {"ollama": {
+            "baseUrl": "http://127.0.0.1:11434/v1", "apiKey": "ollama",
+            "models": [{"id": "qwen", "name": "qwen on ollama"}]}}},
+        "agents": {"defaults": {"model": "ollama/qwen", "models": {
+            "ollama/qwen": {"alias": "ollama-coder"}}}},
+    });
+    config::load_str(&local.to_string(), &env, Secrets::Required).unwrap();
+    let text = json!({
+        "gateway": {"clients": {"alice": {"key": "${ALICE_KEY}"}}},
+        "models": {"mode": "replace", "providers": {"p": {
+            "baseUrl": "https://p.example/v1", "apiKey": "${P_KEY}",
+            "models": [
+                {"id": "m", "name": "${P_KEY}"},
+                {"id": "m2", "name": "sk-pasted0123456789abcdefXYZ"},
+                {"id": "m3", "name": "${MODEL_NAME}"},
+            ]}}},
+        "agents": {"defaults": {"model": "p/m3", "models": {
+            "p/m": {"alias": "${ALICE_KEY}"},
+            "p/m3": {"alias": "coder"},
+        }}},
+    })
+    .to_string();
+    let errors = config::load_str(&text, &env, Secrets::Required)
+        .unwrap_err()
+        .to_string();
+    for path in [
+        "models.providers.p.models[0].name",
+        "models.providers.p.models[1].name",
+        "agents.defaults.models.p/m.alias",
+    ] {
+        let expected = format!("{path}: holds a key (one of this config's, or shaped like one)");
+        assert!(errors.contains(&expected), "{path}: {errors}");
+    }
+    assert!(!errors.contains("m3"), "{errors}");
+    for key in ["provkey-0123", "alicekey-0123", "sk-pasted"] {
+        assert!(!errors.contains(key), "{errors}");
+    }
+}
+
+/// A syntax error quotes its line with the values masked but a bare key
+/// shown: a key of the environment's, pasted where a key goes, is
+/// scrubbed from it; a path, which a message may name, is not.
+#[test]
+fn a_syntax_error_never_quotes_a_key_of_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("a-home-long-enough-to-be-a-key");
+    std::fs::create_dir(&home).unwrap();
+    let env = Environment::from_pairs([
+        ("CLAWGATE_TOKEN", "tokSECRET0123456789abcdef"),
+        ("HOME", home.to_str().unwrap()),
+    ]);
+    let text = r#"{ gateway: { auth: { token: "${CLAWGATE_TOKEN}" } }, env: { tokSECRET0123456789abcdef: 1,, } }"#;
+    let error = config::load_str(text, &env, Secrets::Required)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("unexpected `,`"), "{error}");
+    assert!(!error.contains("tokSECRET"), "{error}");
+    assert!(error.contains("[redacted]"), "{error}");
+    // A file that cannot be read is named by its path, the HOME in it.
+    let missing = home.join("config.json");
+    let error = config::load(&Source::File(missing.clone()), &env, Secrets::Required)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(missing.to_str().unwrap()), "{error}");
+}

@@ -214,7 +214,10 @@ pub const MAX_CONFIG_DEPTH: usize = 64;
 /// Reads and validates the config from `source`.
 pub fn load(source: &Source, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
     match source {
-        Source::File(path) => validate::validate(read_document(path)?, env, secrets),
+        Source::File(path) => {
+            let document = read_document(path).map_err(|errors| errors.scrubbed(env))?;
+            validate::validate(document, env, secrets)
+        }
         Source::Defaults => load_str("{}", env, secrets).map(|mut loaded| {
             loaded.warnings.extend(misnamed_configs(env));
             loaded
@@ -269,7 +272,7 @@ fn too_large(what: &str) -> ConfigErrors {
 
 /// Validates config text; [`load`] without the file system.
 pub fn load_str(text: &str, env: &Environment, secrets: Secrets) -> Result<Loaded, ConfigErrors> {
-    let document = parse_document(text)?;
+    let document = parse_document(text).map_err(|errors| errors.scrubbed(env))?;
     validate::validate(document, env, secrets)
 }
 
@@ -1142,6 +1145,27 @@ impl ConfigErrors {
             path: path.to_string(),
             message,
         }])
+    }
+
+    /// These errors of a file that could not be read, scrubbed of every
+    /// value of `env` shaped as a key (as long as one, and no path or
+    /// list: not starting with `/`, `~` or `.`, no `:` or space): a syntax
+    /// error quotes its line with the values masked but a bare key shown,
+    /// and a key the config names as `${VAR}` may be pasted where a key
+    /// goes by mistake.
+    fn scrubbed(mut self, env: &Environment) -> Self {
+        let key_like = |value: &&str| {
+            value.len() >= clients::MIN_KEY_CHARS
+                && !value.starts_with(['/', '~', '.'])
+                && !value.contains([':', ' ', '\t'])
+        };
+        let values = env.values().filter(key_like);
+        let redactor = Redactor::new(values);
+        for error in &mut self.0 {
+            error.path = redactor.scrub(&error.path).into_owned();
+            error.message = redactor.scrub(&error.message).into_owned();
+        }
+        self
     }
 }
 

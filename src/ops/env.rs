@@ -41,6 +41,11 @@ impl Environment {
         self.vars.keys().map(String::as_str)
     }
 
+    /// The values of the variables set, in no order.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.vars.values().map(String::as_str)
+    }
+
     /// Adds systemd credentials (`LoadCredential=`): each file in `dir`
     /// defines the variable of its name, without a trailing newline.
     /// Variables already present win.

@@ -11,9 +11,42 @@
 use reqwest::Url;
 use url::Host;
 
+use super::super::clients::MIN_KEY_CHARS;
 use super::super::{connected_to, is_loopback};
 use crate::capabilities::Api;
 use crate::ops::redact::without_query;
+
+/// Query parameters that say which API or where, never a credential:
+/// their values are no secret (Azure's `api-version=2024-08-01-preview`
+/// would otherwise be scrubbed from every answer). Any other may carry a
+/// key under any name (Azure Functions' `code`, a signature's `sig`).
+const PLAIN_PARAMETERS: &[&str] = &["api-version", "version", "alt", "region", "project"];
+
+/// What a `baseUrl`'s query holds that may be a key: each value of a
+/// parameter not [plain](PLAIN_PARAMETERS), or a name without a value (a
+/// bare `?<key>`), as long as a key is. A query is sent but never shown,
+/// and a provider that echoes the URL it was called at (a redirect, a 404
+/// naming the path) must not show it either: these are scrubbed as keys.
+pub(super) fn query_secrets(base_url: &str) -> Vec<String> {
+    let Ok(url) = Url::parse(base_url) else {
+        return Vec::new();
+    };
+    let plain = |name: &str| {
+        PLAIN_PARAMETERS
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(name))
+    };
+    let pieces = url.query_pairs().filter_map(|(name, value)| {
+        if value.is_empty() {
+            Some(name.into_owned())
+        } else {
+            (!plain(&name)).then(|| value.into_owned())
+        }
+    });
+    pieces
+        .filter(|piece| piece.len() >= MIN_KEY_CHARS)
+        .collect()
+}
 
 /// A problem with a `baseUrl`: an error when the URL cannot work, a
 /// warning when it probably does not.

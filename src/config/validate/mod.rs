@@ -27,6 +27,7 @@ use self::gateway::gateway_settings;
 use self::providers::provider;
 pub use self::providers::{PLACEHOLDER, placeholder, self_loops};
 use self::routing::{check_keys_of_chain, referenced_providers, routing};
+use super::clients::MIN_KEY_CHARS;
 use super::raw::{RawAgentDefaults, RawGateway, RawProvider};
 use super::{
     Config, ConfigError, ConfigErrors, DEFAULT_PORT, Environment, Loaded, ModelRef, Routing,
@@ -46,6 +47,10 @@ struct Validator {
     /// The members [`Validator::parse`] refused and took out: read on as
     /// left out, they are not refused again for that.
     refused: BTreeSet<String>,
+    /// The config's keys (its providers' and clients' keys, its token, its
+    /// credential headers), found in what every client is shown by
+    /// [`Validator::holds_a_key`].
+    keys: Redactor,
 }
 
 impl Validator {
@@ -85,6 +90,18 @@ impl Validator {
             Some(format!("{prefix}{file}]{after}"))
         });
         in_file.unwrap_or(path)
+    }
+
+    /// An error at `path` if `text`, which every client is shown as `what`
+    /// (a model's name, an alias), holds a key: one of this config's, or
+    /// one shaped like a key.
+    fn holds_a_key(&mut self, path: String, text: &str, what: &str) {
+        if self.keys.scrub(text) != text {
+            let message = format!(
+                "holds a key (one of this config's, or shaped like one): {what} is shown to every client (GET /v1/models, `clawgate models list`)"
+            );
+            self.error(path, message);
+        }
     }
 
     /// `result`'s value, or `None` with its error reported at `path`.
@@ -446,7 +463,8 @@ pub(super) fn validate(
     let telemetry = telemetry::settings(&raw.telemetry, env, secrets, &mut v);
     let gateway = gateway_settings(raw, telemetry, !raw_clients.is_empty(), &vars, &mut v);
     // Every substituted value, every key, token and credential header
-    // written literally, and the telemetry export's headers are secrets
+    // written literally (a `baseUrl`'s query among them), and the telemetry
+    // export's headers are secrets
     // wherever the config is shown. A ledger.store URL from `${VAR}` without
     // a password holds none: it is shown whole, to say which database is
     // written to (a password is a secret, below, and shown as `****`).
@@ -456,11 +474,15 @@ pub(super) fn validate(
     let store = ledger_settings.store.as_ref();
     let open_store =
         (store.and_then(|store| store.expose())).filter(|url| !ledger::has_password(url));
+    // Only keys as long as one: `apiKey: "ollama"` is a local server's
+    // placeholder, which a model's name may well hold.
+    let keys = literal_secrets(&document, &mistaken);
+    v.keys = Redactor::new(keys.iter().filter(|key| key.len() >= MIN_KEY_CHARS));
     let redactor = Redactor::new(
         (vars.used.iter())
             .filter(|var| var.path != "ledger.store" || Some(var.value.as_str()) != open_store)
             .map(|var| var.value.clone())
-            .chain(literal_secrets(&document, &mistaken))
+            .chain(keys)
             .chain(
                 (export_headers.filter(|(name, _)| !is_plain_header(name)))
                     .map(|(_, value)| value.expose_secret().to_string()),
@@ -691,8 +713,9 @@ fn literal_secret_paths(
 }
 
 /// Values written literally where a secret belongs: provider `apiKey`s,
-/// `gateway.auth.token`, clients' keys (but digests), and headers named
-/// like credentials.
+/// `gateway.auth.token`, clients' keys (but digests), headers named like
+/// credentials, and what a provider's `baseUrl` query holds as long as a
+/// key ([`base_url::query_secrets`]).
 fn literal_secrets(document: &Value, mistaken: &BTreeSet<String>) -> Vec<String> {
     // A `${VAR}` left unsubstituted (VAR unset) is a name, not a secret:
     // scrubbing it would hide the variable from the messages naming it.
@@ -701,6 +724,9 @@ fn literal_secrets(document: &Value, mistaken: &BTreeSet<String>) -> Vec<String>
             .and_then(|rest| rest.strip_suffix('}'))
             .is_some_and(|name| !name.contains(['$', '{', '}']))
     };
+    let queries = (members(document, "/models/providers"))
+        .filter_map(|(_, provider)| provider.get("baseUrl")?.as_str())
+        .flat_map(base_url::query_secrets);
     (secret_places(document).into_iter())
         .filter_map(|(path, value, place)| {
             let text = value.as_str()?;
@@ -709,6 +735,7 @@ fn literal_secrets(document: &Value, mistaken: &BTreeSet<String>) -> Vec<String>
             let named = mistaken.contains(&path);
             (!digest && !unresolved(text) && !named).then(|| text.to_string())
         })
+        .chain(queries)
         .collect()
 }
 
@@ -978,13 +1005,23 @@ mod tests {
             },
             "models": {"providers": {"p": {
                 "apiKey": "p-key",
+                "baseUrl": "https://p.example/v1?api-version=2024-08-01-preview&code=q-code-0123456789&sig&s-bare-0123456789",
                 "headers": {"X-Api-Key": "p-header", "User-Agent": "shown"},
                 "models": [{"id": "m", "headers": {"Authorization": "m-header"}}],
             }, "q": {"apiKey": "${UNSET}"}}},
         });
         let mut found = literal_secrets(&document, &std::collections::BTreeSet::new());
         found.sort();
-        assert_eq!(found, ["c-key", "m-header", "p-header", "p-key", "t-token"]);
+        let expected = [
+            "c-key",
+            "m-header",
+            "p-header",
+            "p-key",
+            "q-code-0123456789",
+            "s-bare-0123456789",
+            "t-token",
+        ];
+        assert_eq!(found, expected);
     }
 
     #[test]

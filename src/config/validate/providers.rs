@@ -139,6 +139,7 @@ pub(super) fn provider(
             }
         }
         if let Some(model) = model(raw_model, &model_path, dialect, &provider_headers, v) {
+            v.holds_a_key(format!("{model_path}.name"), &model.name, "a model's name");
             if !seen.insert(model.id.clone()) {
                 v.error(
                     format!("{model_path}.id"),

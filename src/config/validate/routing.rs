@@ -138,6 +138,7 @@ pub(super) fn routing(
             continue;
         };
         if let Some(alias) = &entry.alias {
+            v.holds_a_key(format!("{path}.alias"), alias, "an alias");
             let mut refuse = |message: String| v.error(format!("{path}.alias"), message);
             if alias.trim().is_empty() {
                 refuse("must not be empty".into());
