@@ -13,6 +13,7 @@ use url::Host;
 
 use super::super::clients::MIN_KEY_CHARS;
 use super::super::{connected_to, is_loopback};
+use super::percent_decoded;
 use crate::capabilities::Api;
 use crate::ops::redact::without_query;
 
@@ -27,24 +28,35 @@ const PLAIN_PARAMETERS: &[&str] = &["api-version", "version", "alt", "region", "
 /// bare `?<key>`), as long as a key is. A query is sent but never shown,
 /// and a provider that echoes the URL it was called at (a redirect, a 404
 /// naming the path) must not show it either: these are scrubbed as keys.
+/// Each is percent-decoded with `+` kept, as it is sent, and, where it holds
+/// a `+`, read as a form would be too (a space), as a provider may echo it.
 pub(super) fn query_secrets(base_url: &str) -> Vec<String> {
-    let Ok(url) = Url::parse(base_url) else {
+    let Some(query) = Url::parse(base_url)
+        .ok()
+        .and_then(|url| url.query().map(str::to_owned))
+    else {
         return Vec::new();
     };
     let plain = |name: &str| {
         PLAIN_PARAMETERS
             .iter()
-            .any(|p| p.eq_ignore_ascii_case(name))
+            .any(|p| p.eq_ignore_ascii_case(&percent_decoded(name).0))
     };
-    let pieces = url.query_pairs().filter_map(|(name, value)| {
-        if value.is_empty() {
-            Some(name.into_owned())
-        } else {
-            (!plain(&name)).then(|| value.into_owned())
-        }
-    });
-    pieces
+    let pieces = query
+        .split('&')
+        .filter_map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !value.is_empty() => (!plain(name)).then_some(value),
+            Some((name, _)) => Some(name),
+            None => Some(pair),
+        });
+    let decoded = pieces.map(|piece| percent_decoded(piece).0);
+    let as_forms_read = |piece: String| {
+        let spaced = (piece.contains('+')).then(|| piece.replace('+', " "));
+        std::iter::once(piece).chain(spaced)
+    };
+    decoded
         .filter(|piece| piece.len() >= MIN_KEY_CHARS)
+        .flat_map(as_forms_read)
         .collect()
 }
 

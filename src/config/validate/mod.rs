@@ -1005,14 +1005,17 @@ mod tests {
             },
             "models": {"providers": {"p": {
                 "apiKey": "p-key",
-                "baseUrl": "https://p.example/v1?api-version=2024-08-01-preview&code=q-code-0123456789&sig&s-bare-0123456789",
+                "baseUrl": "https://p.example/v1?api-version=2024-08-01-preview&code=q-code-0123456789&sig&s-bare-0123456789&token=b64+key%2F0123456789",
                 "headers": {"X-Api-Key": "p-header", "User-Agent": "shown"},
                 "models": [{"id": "m", "headers": {"Authorization": "m-header"}}],
             }, "q": {"apiKey": "${UNSET}"}}},
         });
         let mut found = literal_secrets(&document, &std::collections::BTreeSet::new());
         found.sort();
+        // A `+` is sent as a plus, and may be echoed read as a form reads it.
         let expected = [
+            "b64 key/0123456789",
+            "b64+key/0123456789",
             "c-key",
             "m-header",
             "p-header",
