@@ -57,6 +57,10 @@ if [ "$(installed "$openclaw_dir/node_modules/openclaw")" != "$openclaw_version"
     "openclaw@$openclaw_version" >/dev/null
 fi
 openclaw="$openclaw_dir/node_modules/.bin/openclaw"
+# OpenClaw finishes its install (what the scripts left out would have done)
+# on its first run, under a lock that another run at the same time is
+# refused by: once alone here, before the runs below start five at once.
+env -i PATH="$PATH" HOME="$cache" OPENCLAW_NO_AUTO_UPDATE=1 "$openclaw" --version >/dev/null
 
 work_dir
 
