@@ -38,6 +38,7 @@
 //! request would send.
 
 use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
@@ -72,7 +73,7 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
     // with its text (the client's own, `None`, or `system` less its billing
     // header) in `as_written`.
     let mut tree = Map::new();
-    let mut as_written: Vec<(&str, Option<Bytes>)> = Vec::new();
+    let mut as_written: Vec<(&str, Option<Vec<Bytes>>)> = Vec::new();
     for member in members {
         let (key, raw) = (&*member.key, &source[member.value.clone()]);
         let written = match key {
@@ -87,10 +88,7 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
             }
             TOOLS => Some(None),
             SYSTEM if plan.without_billing_header => {
-                system_as_written(raw).map(|text| match text {
-                    Cow::Borrowed(_) => None,
-                    Cow::Owned(text) => Some(Bytes::from(text)),
-                })
+                system_as_written(source, member.value.clone())
             }
             SYSTEM => Some(None),
             _ if READ_BY_THE_PLAN.contains(&key) => None,
@@ -123,8 +121,8 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
         match (tree.shift_remove(key), written) {
             (None, _) => edits.top.remove(key.to_owned()),
             (Some(Value::Null), Some((_, None))) => {}
-            (Some(Value::Null), Some((_, Some(text)))) => {
-                edits.top.set_raw(key.to_owned(), text.clone());
+            (Some(Value::Null), Some((_, Some(pieces)))) => {
+                edits.top.set_pieces(key.to_owned(), pieces.iter().cloned());
             }
             (Some(value), _) => edits.top.set(key.to_owned(), value),
         }
@@ -231,35 +229,43 @@ const MESSAGES: &str = "messages";
 const TOOLS: &str = "tools";
 const SYSTEM: &str = "system";
 
-/// `system` as written, less the blocks that are the billing header
-/// alone ([`strip_billing_header`]): `None` when that needs the tree (a
+/// `system` (at `range` in `source`) as written, less the blocks that
+/// are the billing header alone ([`strip_billing_header`]): `Some(None)`
+/// when none is, else the pieces of the text that goes, the blocks kept
+/// sliced from `source`, not copied; `None` when that needs the tree (a
 /// string with the header, a block with more text after it, blocks that
 /// are all headers, or a letter written as an escape, which could spell
 /// the header).
-fn system_as_written(system: &[u8]) -> Option<Cow<'_, [u8]>> {
+fn system_as_written(source: &Bytes, range: Range<usize>) -> Option<Option<Vec<Bytes>>> {
     static HEADER: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new(BILLING_HEADER));
+    let system = &source[range.clone()];
     if scan::hides_a_name(system) {
         return None;
     }
     if HEADER.find(system).is_none() {
-        return Some(Cow::Borrowed(system));
+        return Some(None);
     }
-    let mut kept: Vec<&[u8]> = Vec::new();
+    let mut pieces = vec![Bytes::from_static(b"[")];
     for block in scan::element_ranges(system).ok()? {
-        let block = &system[block];
-        if HEADER.find(block).is_none() {
-            kept.push(block);
-            continue;
-        }
-        let read: Value = serde_json::from_slice(block).ok()?;
-        match after_billing_header(&read) {
-            None => kept.push(block),
-            Some("") => {}
-            // Rewritten: only the tree writes a block anew.
-            Some(_) => return None,
+        let text = &system[block.clone()];
+        let kept = match HEADER.find(text) {
+            None => true,
+            Some(_) => match after_billing_header(&serde_json::from_slice(text).ok()?) {
+                None => true,
+                Some("") => false,
+                // Rewritten: only the tree writes a block anew.
+                Some(_) => return None,
+            },
+        };
+        if kept {
+            if pieces.len() > 1 {
+                pieces.push(Bytes::from_static(b","));
+            }
+            pieces.push(source.slice(range.start + block.start..range.start + block.end));
         }
     }
-    (!kept.is_empty()).then(|| Cow::Owned([&b"["[..], &kept.join(&b","[..]), b"]"].concat()))
+    pieces.push(Bytes::from_static(b"]"));
+    (pieces.len() > 2).then_some(Some(pieces))
 }
 
 /// `system` without Claude Code's billing-header line, as the translated

@@ -925,6 +925,16 @@ mod passthrough_tests {
                 json!([{"name": "Grep", "input_schema": {}, "defer_loading": true}]),
             ),
             (json!([{"type": "text", "text": "Be brief."}]), json!([])),
+            // The blocks kept on either side of the header's are joined.
+            (
+                json!([
+                    {"type": "text", "text": "Be brief."},
+                    {"type": "text", "text": "x-anthropic-billing-header: cch=1;"},
+                    {"type": "text", "text": "Be kind."},
+                    {"type": "text", "text": "Be quick."},
+                ]),
+                json!([read]),
+            ),
         ] {
             let body = json!({"max_tokens": 10, "system": system, "messages": [], "tools": tools});
             let bytes = serde_json::to_vec(&body).unwrap();
