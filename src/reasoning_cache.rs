@@ -28,7 +28,7 @@ use crate::config::clients::Client;
 use crate::format::sse::Event;
 use crate::translate::anthropic_provider::{Said, StreamTranslator};
 use crate::translate::held_calls::MAX_HELD_CALLS;
-use crate::wire::anthropic::{DeltaKind, has_type};
+use crate::wire::anthropic::{BlockKind, DeltaKind, EventKind};
 pub use crate::wire::facts::Call as OwnedCall;
 use crate::wire::facts::Facts;
 use crate::wire::openai::Part;
@@ -413,17 +413,15 @@ impl Collector {
     /// [`UNREAD_BYTES`], and are then read in their order; the others say
     /// nothing the cache keeps of an answer's first call.
     pub fn feed_native(&mut self, event: &Event) {
-        let delta = DeltaKind::of(event);
-        if self.given_up || delta == Some(DeltaKind::Text) {
+        let kind = EventKind::of(event);
+        if self.given_up || kind == EventKind::Delta(DeltaKind::Text) {
             return;
         }
         if self.events.is_none() {
             // A call starts a block; a delta starts none.
-            let starts = delta.is_none()
-                && (event.event.as_deref() == Some("content_block_start")
-                    || has_type(&event.data, 1, "content_block_start"));
-            let calls = starts && has_type(&event.data, 2, "tool_use");
-            if !calls && !starts && delta != Some(DeltaKind::Thinking) {
+            let starts = matches!(kind, EventKind::Start(_));
+            let calls = kind == EventKind::Start(BlockKind::ToolUse);
+            if !calls && !starts && kind != EventKind::Delta(DeltaKind::Thinking) {
                 return;
             }
             if !calls && self.waiting_bytes + event.data.len() < UNREAD_BYTES {

@@ -19,7 +19,7 @@ use crate::format::sse::Event;
 use crate::ops::redact::Redactor;
 use crate::ops::scrub::REDACTED;
 use crate::upstream::AttemptError;
-use crate::wire::anthropic::{DeltaKind, has_type};
+use crate::wire::anthropic::{BlockKind, DeltaKind, EventKind};
 
 /// The text a stream's deltas hold back: a tail of one that could be the
 /// start of a key, given to the next delta of its string, masked with the
@@ -730,12 +730,8 @@ impl HeldText {
             };
             event.data = tree.to_string();
         }
-        // A block's text is in its deltas, and in its start too.
-        let (delta, holder) = match native_delta(&event) {
-            Some(delta) => (Some(delta), "delta"),
-            None => (native_start(&event), "content_block"),
-        };
-        let text = delta.and_then(|delta| delta_string(event.data.as_bytes(), delta.member));
+        let native = native_text(&event);
+        let text = native.and_then(|(delta, _)| delta_string(event.data.as_bytes(), delta.member));
         let unescapable = matches!(text, Some(Err(Unreadable)));
         let text = text.and_then(Result::ok);
         let keep = unescapable
@@ -745,7 +741,7 @@ impl HeldText {
         }
         // An empty text (a tool's first `input_json_delta`) says nothing.
         let says = unescapable || text.is_some_and(|text| !text.is_empty());
-        let Some(delta) = delta.filter(|_| says) else {
+        let Some((delta, holder)) = native.filter(|_| says) else {
             return Ok(self.held_after(event));
         };
         // It says text: it cannot go on unread.
@@ -999,32 +995,24 @@ fn call_entry((index, arguments): (u64, String)) -> Value {
     json!({"index": index, "function": {"arguments": arguments}})
 }
 
-/// The text-carrying delta `event` is, when it is one
-/// ([`DeltaKind::of`]).
-fn native_delta(event: &Event) -> Option<NativeDelta> {
-    let kind = DeltaKind::of(event)?;
+/// The text-carrying delta `event` is, when it carries text ([`EventKind`]),
+/// with the member that holds it: a delta's text, thinking or tool input
+/// (in `delta`), or the text or thinking a block starts with, which its
+/// deltas go on from (in `content_block`).
+fn native_text(event: &Event) -> Option<(NativeDelta, &'static str)> {
+    let (kind, holder) = match EventKind::of(event) {
+        EventKind::Delta(kind) => (kind, "delta"),
+        EventKind::Start(BlockKind::Text) => (DeltaKind::Text, "content_block"),
+        EventKind::Start(BlockKind::Thinking) => (DeltaKind::Thinking, "content_block"),
+        EventKind::Start(_) | EventKind::Other => return None,
+    };
     let member = match kind {
         DeltaKind::Text => Key("\"text\""),
         DeltaKind::Thinking => Key("\"thinking\""),
         DeltaKind::InputJson => Key("\"partial_json\""),
         DeltaKind::Other => return None,
     };
-    Some(NativeDelta { kind, member })
-}
-
-/// The text-carrying block `event` starts, when it is one (a `text` or
-/// `thinking` block's start, whose text its deltas go on from).
-fn native_start(event: &Event) -> Option<NativeDelta> {
-    let starts = match event.event.as_deref() {
-        Some(name) => name == "content_block_start",
-        None => has_type(&event.data, 1, "content_block_start"),
-    };
-    let (kind, member) = match starts {
-        true if has_type(&event.data, 2, "text") => (DeltaKind::Text, Key("\"text\"")),
-        true if has_type(&event.data, 2, "thinking") => (DeltaKind::Thinking, Key("\"thinking\"")),
-        _ => return None,
-    };
-    Some(NativeDelta { kind, member })
+    Some((NativeDelta { kind, member }, holder))
 }
 
 /// The text of a JSON object's member `key` (the last `"key":` in `data`:

@@ -1150,11 +1150,8 @@ pub enum Delta {
     InputJsonDelta { partial_json: String },
 }
 
-/// The kind of delta a provider's own stream event carries, known from
-/// its bytes without reading them: the event is a `content_block_delta`
-/// (named so, or, without a name, typed so) and its delta's `type` is
-/// the kind. The one reading of it that the transport, the relay's key
-/// hold and the reasoning cache share.
+/// The kind of delta a provider's own stream event carries: its delta's
+/// `type` ([`EventKind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeltaKind {
     Text,
@@ -1164,21 +1161,72 @@ pub enum DeltaKind {
     Other,
 }
 
-impl DeltaKind {
-    /// The kind of delta `event` is; `None` when it is not a block's delta.
-    pub fn of(event: &crate::format::sse::Event) -> Option<Self> {
-        Self::is_delta(event).then(|| {
-            types(event.data.as_bytes())
-                .find_map(|(depth, kind)| match (depth, kind) {
-                    (2, b"text_delta") => Some(DeltaKind::Text),
-                    (2, b"thinking_delta") => Some(DeltaKind::Thinking),
-                    (2, b"input_json_delta") => Some(DeltaKind::InputJson),
-                    _ => None,
-                })
-                .unwrap_or(DeltaKind::Other)
-        })
+/// The type of block a provider's own `content_block_start` starts: its
+/// block's `type` ([`EventKind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    Text,
+    Thinking,
+    ToolUse,
+    /// A block of any other type (a server tool's, a redacted thinking).
+    Other,
+}
+
+/// What a provider's own stream event is to those that pass it on (the
+/// relay's key hold, the reasoning cache), known from its bytes without
+/// reading them, in one pass over its `type` members: a block's delta or
+/// start (named so, or, without a name, typed so), of the kind its
+/// delta's or block's `type` names (the first such `type` one level in
+/// that names a kind known here), or another event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Delta(DeltaKind),
+    Start(BlockKind),
+    Other,
+}
+
+impl EventKind {
+    pub fn of(event: &crate::format::sse::Event) -> Self {
+        let named = event.event.as_deref();
+        let (mut delta, mut start) = (
+            named == Some("content_block_delta"),
+            named == Some("content_block_start"),
+        );
+        let (mut delta_kind, mut block_kind) = (None, None);
+        for (depth, kind) in types(event.data.as_bytes()) {
+            match (depth, kind) {
+                (1, b"content_block_delta") if named.is_none() => delta = true,
+                (1, b"content_block_start") if named.is_none() => start = true,
+                (2, b"text_delta") => delta_kind = delta_kind.or(Some(DeltaKind::Text)),
+                (2, b"thinking_delta") => delta_kind = delta_kind.or(Some(DeltaKind::Thinking)),
+                (2, b"input_json_delta") => delta_kind = delta_kind.or(Some(DeltaKind::InputJson)),
+                (2, b"text") => block_kind = block_kind.or(Some(BlockKind::Text)),
+                (2, b"thinking") => block_kind = block_kind.or(Some(BlockKind::Thinking)),
+                (2, b"tool_use") => block_kind = block_kind.or(Some(BlockKind::ToolUse)),
+                _ => continue,
+            }
+            // What is known is not changed by the rest of the text.
+            if delta && delta_kind.is_some() || start && block_kind.is_some() {
+                break;
+            }
+        }
+        match (delta, start) {
+            (true, _) => EventKind::Delta(delta_kind.unwrap_or(DeltaKind::Other)),
+            (_, true) => EventKind::Start(block_kind.unwrap_or(BlockKind::Other)),
+            _ => EventKind::Other,
+        }
     }
 
+    /// The kind of delta it is; `None` when it is not a block's delta.
+    pub fn delta(self) -> Option<DeltaKind> {
+        match self {
+            EventKind::Delta(kind) => Some(kind),
+            _ => None,
+        }
+    }
+}
+
+impl DeltaKind {
     /// Whether `event` is a block's delta, of whatever kind.
     pub fn is_delta(event: &crate::format::sse::Event) -> bool {
         match event.event.as_deref() {
@@ -1761,7 +1809,7 @@ mod tests {
     fn a_delta_is_known_by_its_type_members() {
         let delta = |delta: &str| {
             let data = format!(r#"{{"type":"content_block_delta","index":0,"delta":{delta}}}"#);
-            DeltaKind::of(&event(Some("content_block_delta"), &data))
+            EventKind::of(&event(Some("content_block_delta"), &data)).delta()
         };
         use DeltaKind::{InputJson, Other, Text, Thinking};
         assert_eq!(delta(r#"{"type":"text_delta","text":"hi"}"#), Some(Text));
@@ -1798,30 +1846,68 @@ mod tests {
         }
         // Without a name, the event's own type says it is a delta.
         let unnamed = r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"t"}}"#;
-        assert_eq!(DeltaKind::of(&event(None, unnamed)), Some(Thinking));
+        assert_eq!(EventKind::of(&event(None, unnamed)).delta(), Some(Thinking));
         let start =
             r#"{"type":"content_block_start","index":0,"content_block":{"type":"text_delta"}}"#;
         assert_eq!(
-            DeltaKind::of(&event(Some("content_block_start"), start)),
+            EventKind::of(&event(Some("content_block_start"), start)).delta(),
             None
         );
-        assert_eq!(DeltaKind::of(&event(None, start)), None);
+        assert_eq!(EventKind::of(&event(None, start)).delta(), None);
         let spelled = r#"{"type":"ping","note":"content_block_delta"}"#;
-        assert_eq!(DeltaKind::of(&event(None, spelled)), None);
+        assert_eq!(EventKind::of(&event(None, spelled)).delta(), None);
         // Only the event's own type says what it is, and only its delta's
         // the kind: a tool's input may hold members called `type`.
         let nested = r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"x","name":"emit","input":{"type":"content_block_delta"}}}"#;
-        assert_eq!(DeltaKind::of(&event(None, nested)), None);
+        assert_eq!(EventKind::of(&event(None, nested)).delta(), None);
         assert!(has_type(nested, 2, "tool_use") && !has_type(nested, 1, "tool_use"));
         let deep = r#"{"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","citation":{"type":"text_delta"}}}"#;
-        assert_eq!(DeltaKind::of(&event(None, deep)), Some(Other));
+        assert_eq!(EventKind::of(&event(None, deep)).delta(), Some(Other));
         // Text that is not one object reads without harm: a brace too many
         // is no depth below the event's own.
         for odd in [r#""type"#, r#"{"type":"te\"#, r#"{"a":"\"#] {
-            assert_eq!(DeltaKind::of(&event(None, odd)), None, "{odd}");
+            assert_eq!(EventKind::of(&event(None, odd)).delta(), None, "{odd}");
         }
         let unbalanced = r#"}}{"type":"content_block_delta","delta":{"type":"text_delta"}}"#;
-        assert_eq!(DeltaKind::of(&event(None, unbalanced)), Some(Text));
+        assert_eq!(EventKind::of(&event(None, unbalanced)).delta(), Some(Text));
+        // A block's start is known by its block's type, whatever the
+        // block holds.
+        let started = |block: &str| {
+            let data =
+                format!(r#"{{"type":"content_block_start","index":0,"content_block":{block}}}"#);
+            (
+                EventKind::of(&event(Some("content_block_start"), &data)),
+                EventKind::of(&event(None, &data)),
+            )
+        };
+        for (block, kind) in [
+            (r#"{"type":"text","text":"tool_use"}"#, BlockKind::Text),
+            (
+                r#"{"type":"thinking","thinking":"","signature":""}"#,
+                BlockKind::Thinking,
+            ),
+            (
+                r#"{"type":"tool_use","id":"x","name":"emit","input":{"type":"text"}}"#,
+                BlockKind::ToolUse,
+            ),
+            (
+                r#"{"type":"server_tool_use","id":"x","name":"web_search"}"#,
+                BlockKind::Other,
+            ),
+        ] {
+            let kind = EventKind::Start(kind);
+            assert_eq!(started(block), (kind, kind), "{block}");
+        }
+        for other in [
+            r#"{"type":"message_stop"}"#,
+            r#"{"type":"ping","note":"content_block_start"}"#,
+        ] {
+            assert_eq!(
+                EventKind::of(&event(None, other)),
+                EventKind::Other,
+                "{other}"
+            );
+        }
         assert_eq!(Thinking.name(), Some("thinking_delta"));
         assert_eq!(Other.name(), None);
     }
