@@ -1192,6 +1192,9 @@ impl EventKind {
             named == Some("content_block_delta"),
             named == Some("content_block_start"),
         );
+        if named.is_some() && !delta && !start {
+            return EventKind::Other;
+        }
         let (mut delta_kind, mut block_kind) = (None, None);
         for (depth, kind) in types(event.data.as_bytes()) {
             match (depth, kind) {

@@ -25,7 +25,7 @@ use crate::format::scan;
 use crate::format::sse::Event;
 use crate::ops::scrub::Scrubber;
 use crate::translate::ids::{self, Nonce};
-use crate::wire::anthropic::has_type;
+use crate::wire::anthropic::{BlockKind, EventKind, has_type};
 
 /// One answer's own events, as the client gets them.
 #[derive(Debug)]
@@ -71,7 +71,9 @@ impl Native {
         // A block's start is the gateway's only when it starts a tool call.
         let owned = match name {
             None | Some("message_start" | "message_delta") => true,
-            Some("content_block_start") => has_type(&event.data, 2, "tool_use"),
+            Some("content_block_start") => {
+                EventKind::of(event) == EventKind::Start(BlockKind::ToolUse)
+            }
             Some(_) => false,
         };
         match owned.then(|| self.rewritten(event)).flatten() {
