@@ -995,10 +995,10 @@ fn call_entry((index, arguments): (u64, String)) -> Value {
     json!({"index": index, "function": {"arguments": arguments}})
 }
 
-/// The text-carrying delta `event` is, when it carries text ([`EventKind`]),
-/// with the member that holds it: a delta's text, thinking or tool input
-/// (in `delta`), or the text or thinking a block starts with, which its
-/// deltas go on from (in `content_block`).
+/// Where `event` carries text, when it does ([`EventKind`]): the kind
+/// and member of the text, and the object that holds it: a delta's text,
+/// thinking or tool input (in `delta`), or the text or thinking a block
+/// starts with, which its deltas go on from (in `content_block`).
 fn native_text(event: &Event) -> Option<(NativeDelta, &'static str)> {
     let (kind, holder) = match EventKind::of(event) {
         EventKind::Delta(kind) => (kind, "delta"),
