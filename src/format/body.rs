@@ -86,6 +86,11 @@ impl ObjectEdits {
         }
     }
 
+    /// Whether nothing is changed.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.raw.is_empty()
+    }
+
     /// `Some(Some(v))` when `key` is set to `v`, `Some(None)` when removed,
     /// `None` when untouched.
     pub fn get(&self, key: &str) -> Option<Option<&Value>> {

@@ -200,7 +200,8 @@ impl Native {
 
     /// `event`'s kind (its name, else its data's `type`) and its data with
     /// what the gateway owns in it rewritten (module header), its other
-    /// members as they came: `None` when the data is no JSON object or
+    /// members as they came (the whole data, when what the gateway owns is
+    /// already as it writes it): `None` when the data is no JSON object or
     /// names no kind.
     fn rewritten(&mut self, event: &Event) -> Option<(String, String)> {
         let data = Bytes::copy_from_slice(event.data.as_bytes());
@@ -214,7 +215,9 @@ impl Native {
             "message_start" => {
                 let message = edited(&data, &members, "message", |message, members, edits| {
                     edits.set("model", json!(self.model));
-                    edits.set("usage", counted(message, members, &USAGE_COUNTS));
+                    if let Some(usage) = counted(message, members, &USAGE_COUNTS) {
+                        edits.set("usage", usage);
+                    }
                 });
                 if let Some(message) = message {
                     edits.top.set_raw("message", message);
@@ -234,20 +237,25 @@ impl Native {
                 }
             }
             "message_delta" => {
-                let calls = self.calls;
-                let delta = edited(&data, &members, "delta", |delta, members, edits| {
-                    let reason = text(delta, members, "stop_reason");
-                    if calls > 0 && reason.as_deref() == Some("end_turn") {
-                        edits.set("stop_reason", json!("tool_use"));
-                    }
+                let delta = (self.calls > 0).then(|| {
+                    edited(&data, &members, "delta", |delta, members, edits| {
+                        let reason = text(delta, members, "stop_reason");
+                        if reason.as_deref() == Some("end_turn") {
+                            edits.set("stop_reason", json!("tool_use"));
+                        }
+                    })
                 });
-                if let Some(delta) = delta {
+                if let Some(delta) = delta.flatten() {
                     edits.top.set_raw("delta", delta);
                 }
-                let usage = counted(&data, &members, &["output_tokens"]);
-                edits.top.set("usage", usage);
+                if let Some(usage) = counted(&data, &members, &["output_tokens"]) {
+                    edits.top.set("usage", usage);
+                }
             }
             _ => return Some((kind, event.data.clone())),
+        }
+        if edits.top.is_empty() {
+            return Some((kind, event.data.clone()));
         }
         let written = body::write(&data, &members, &edits, "", &Items::default()).to_vec();
         let written = String::from_utf8(written).expect("JSON text written from JSON text");
@@ -294,11 +302,32 @@ fn edited(
 }
 
 /// The `usage` of `holder` (whose members are `members`) with each of
-/// `names` an integer ([`filled`]).
-fn counted(holder: &[u8], members: &[Member], names: &[&str]) -> Value {
-    let usage = Member::last(members, "usage")
-        .and_then(|usage| serde_json::from_slice(&holder[usage.value.clone()]).ok());
-    filled(usage, names)
+/// `names` an integer ([`filled`]); `None` when each is written as one
+/// already, and the usage goes on as it came.
+fn counted(holder: &[u8], members: &[Member], names: &[&str]) -> Option<Value> {
+    let usage = Member::last(members, "usage").map(|usage| &holder[usage.value.clone()]);
+    let as_integers = |usage: &[u8]| {
+        let counts = scan::members(usage).ok()?;
+        let integer = |count: &Member| is_integer(&usage[count.value.clone()]);
+        Some(
+            names
+                .iter()
+                .all(|name| Member::last(&counts, name).is_some_and(integer)),
+        )
+    };
+    if usage.and_then(as_integers) == Some(true) {
+        return None;
+    }
+    Some(filled(
+        usage.and_then(|usage| serde_json::from_slice(usage).ok()),
+        names,
+    ))
+}
+
+/// Whether `text`, a JSON number, is a count as it stands: digits only,
+/// few enough to be a `u64`.
+fn is_integer(text: &[u8]) -> bool {
+    (1..=19).contains(&text.len()) && text.iter().all(u8::is_ascii_digit)
 }
 
 /// `usage` (none: an empty one) with each of `names` an integer: the

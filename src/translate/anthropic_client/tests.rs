@@ -1429,6 +1429,41 @@ fn a_providers_own_events_keep_everything_but_what_the_gateway_owns() {
         out.contains(&ids::encode(Some("functions.Bash:0"), 0, NONCE)),
         "{out}"
     );
+    // Usage whose counts are all written as integers goes as it came,
+    // however spaced (and so does a `message_delta` after no tool call);
+    // a count written as a float, or missing, is written anew.
+    let written = |name: &str, data: &str| {
+        let mut out = Vec::new();
+        Native::new("kimi/k2", NONCE).write(&event(Some(name), data), &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    let usage = r#"{"output_tokens": 12, "server_tool_use": null}"#;
+    let end = format!(
+        r#"{{"type": "message_delta", "delta": {{"stop_reason": "end_turn"}}, "usage": {usage}}}"#
+    );
+    assert_eq!(
+        written("message_delta", &end),
+        format!("event: message_delta\ndata: {end}\n\n")
+    );
+    let end = end.replace("12", "12.0");
+    let out = written("message_delta", &end);
+    assert!(
+        out.contains(r#""usage":{"output_tokens":12,"server_tool_use":null}"#),
+        "{out}"
+    );
+    let usage = r#"{"input_tokens": 5, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 2, "output_tokens": 1}"#;
+    let start =
+        format!(r#"{{"type": "message_start", "message": {{"model": "k2", "usage": {usage}}}}}"#);
+    let out = written("message_start", &start);
+    assert!(
+        out.contains(usage) && out.contains(r#""model":"kimi/k2""#),
+        "{out}"
+    );
+    let out = written(
+        "message_start",
+        &start.replace(r#", "output_tokens": 1"#, ""),
+    );
+    assert!(out.contains(r#""output_tokens":0"#), "{out}");
 }
 
 /// A whole answer is the message its own events spell, with the same
