@@ -403,8 +403,8 @@ impl Collector {
         self.read(data);
     }
 
-    /// One of a provider's own Anthropic events (the answer of an
-    /// Anthropic client's own body: `Item::Native`), read once into what
+    /// One of a provider's own Anthropic events, of `kind` (the answer of
+    /// an Anthropic client's own body: `Item::Native`), read once into what
     /// it says (`anthropic_provider::Said`), no chunk written; its
     /// text deltas are passed over, as nothing the cache keeps. As with
     /// chunks, nothing is read until the answer makes a call (a block
@@ -412,8 +412,7 @@ impl Collector {
     /// thinking delta, a block's start) wait as they came, up to
     /// [`UNREAD_BYTES`], and are then read in their order; the others say
     /// nothing the cache keeps of an answer's first call.
-    pub fn feed_native(&mut self, event: &Event) {
-        let kind = EventKind::of(event);
+    pub fn feed_native(&mut self, event: &Event, kind: EventKind) {
         if self.given_up || kind == EventKind::Delta(DeltaKind::Text) {
             return;
         }
@@ -562,6 +561,11 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// `event` fed to `collector`, its kind read as the relay reads it.
+    fn feed(collector: &mut Collector, event: &Event) {
+        collector.feed_native(event, EventKind::of(event));
+    }
 
     fn call<'a>(id: &'a str, arguments: &'a str) -> Call<'a> {
         Call {
@@ -867,7 +871,7 @@ mod tests {
             ),
             (Some("message_stop"), r#"{"type":"message_stop"}"#),
         ] {
-            collector.feed_native(&event(name, data));
+            feed(&mut collector, &event(name, data));
         }
         collector.finish(&cache, scope);
         let replayed = OwnedCall::all_of(&serde_json::json!([{"id": "toolu_1", "type": "function",
@@ -906,17 +910,17 @@ mod tests {
             let piece = "t".repeat(1000);
             let mut collector = Collector::default();
             for n in 0..pieces {
-                collector.feed_native(&thinking(&format!("{n}:{piece}")));
+                feed(&mut collector, &thinking(&format!("{n}:{piece}")));
             }
             assert_eq!(collector.events.is_some(), pieces == 100, "{pieces}");
-            collector.feed_native(&call);
+            feed(&mut collector, &call);
             collector.finish(&cache, scope("t"));
             let kept = cache.recall(scope("t"), &replayed).unwrap();
             let whole: String = (0..pieces).map(|n| format!("{n}:{piece}")).collect();
             assert!(*kept == *whole, "{pieces} pieces kept in order");
         }
         let mut collector = Collector::default();
-        collector.feed_native(&thinking("no call"));
+        feed(&mut collector, &thinking("no call"));
         assert!(collector.events.is_none() && collector.calls.is_empty());
     }
 

@@ -109,7 +109,7 @@ impl Encoder for OpenAiEncoder {
             // Not sent to an encoder that reads bytes (`PARTS` is false),
             // nor to an OpenAI client (only a Messages body is sent in a
             // provider's own format, `Transport::speaks_natively`).
-            Item::Parts(_) | Item::Native(_) => {}
+            Item::Parts(_) | Item::Native(..) => {}
             Item::KeepAlive(text) => relay::write_comment(&text, out),
             Item::Done => {
                 self.finished = true;

@@ -56,6 +56,7 @@ use crate::relay::{self, Item, Liveness};
 use crate::session::{self, Conversation};
 use crate::translate::{fields, token_estimate};
 use crate::upstream::Reply;
+use crate::wire::anthropic::EventKind;
 use crate::wire::facts::Facts;
 use crate::wire::request::ClientRequest;
 use crate::wire::{Front, Seen};
@@ -463,7 +464,7 @@ fn remember_reasoning(
         match &item {
             Item::Chunk(chunk) => kept.feed(chunk.data()),
             Item::Parts(parts) => kept.feed_parts(parts),
-            Item::Native(event) => kept.feed_native(event),
+            Item::Native(event, kind) => kept.feed_native(event, *kind),
             _ => {}
         }
         item
@@ -484,7 +485,7 @@ fn remember_answer(
     }
     let mut kept = Collector::default();
     for event in native {
-        kept.feed_native(event);
+        kept.feed_native(event, EventKind::of(event));
     }
     kept.finish(cache, scope);
 }

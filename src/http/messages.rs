@@ -184,10 +184,10 @@ impl Encoder for AnthropicEncoder {
     fn encode(&mut self, item: Item, out: &mut BytesMut) {
         let translator = &mut self.translator;
         let events = match item {
-            Item::Native(event) => {
+            Item::Native(event, kind) => {
                 self.relaying = true;
                 self.text.clear();
-                self.native.write(&event, &mut self.text);
+                self.native.write(&event, kind, &mut self.text);
                 out.extend_from_slice(&self.text);
                 return;
             }

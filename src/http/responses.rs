@@ -144,7 +144,7 @@ impl Encoder for ResponsesEncoder {
             Item::Parts(parts) => self.events.parts(&parts),
             // Only a Messages body is sent in a provider's own format
             // (`Transport::speaks_natively`).
-            Item::Native(_) => return,
+            Item::Native(..) => return,
             // A sign of life from the provider: a comment keeps the
             // client's idle timer alive too.
             Item::KeepAlive(text) => return relay::write_comment(&text, out),

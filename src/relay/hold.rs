@@ -178,8 +178,11 @@ struct HeldNative {
     /// The events since the block's last delta (its end, the next block's
     /// start), held until the next text says whether a key runs on from
     /// the tail into it.
-    after: VecDeque<Event>,
+    after: VecDeque<Own>,
 }
+
+/// A provider's own event and its kind, read once.
+type Own = (Event, EventKind);
 
 /// The most events held after a block's tail: a block's end, the next
 /// one's start and a `ping` or two come between two texts.
@@ -718,9 +721,10 @@ impl HeldText {
     /// bytes; an event whose bytes could hide a name from that search (an
     /// escaped letter) is read whole, and one that must be read whole but
     /// cannot be is [`Unreadable`].
-    pub(super) fn native(&mut self, mut event: Event) -> Result<SmallVec<[Event; 2]>, Unreadable> {
+    pub(super) fn native(&mut self, mut event: Event) -> Result<SmallVec<[Own; 2]>, Unreadable> {
         if self.scrubber.is_empty() {
-            return Ok(smallvec![event]);
+            let kind = EventKind::of(&event);
+            return Ok(smallvec![(event, kind)]);
         }
         // A name written with an escape would hide from the searches
         // below: such an event goes on written again, its names plain.
@@ -730,19 +734,20 @@ impl HeldText {
             };
             event.data = tree.to_string();
         }
-        let native = native_text(&event);
+        let kind = EventKind::of(&event);
+        let native = native_text(kind);
         let text = native.and_then(|(delta, _)| delta_string(event.data.as_bytes(), delta.member));
         let unescapable = matches!(text, Some(Err(Unreadable)));
         let text = text.and_then(Result::ok);
         let keep = unescapable
             || (text.as_deref()).is_some_and(|text| self.scrubber.key_start_at_end(text) > 0);
         if !keep && self.native.is_none() {
-            return Ok(smallvec![event]);
+            return Ok(smallvec![(event, kind)]);
         }
         // An empty text (a tool's first `input_json_delta`) says nothing.
         let says = unescapable || text.is_some_and(|text| !text.is_empty());
         let Some((delta, holder)) = native.filter(|_| says) else {
-            return Ok(self.held_after(event));
+            return Ok(self.held_after((event, kind)));
         };
         // It says text: it cannot go on unread.
         let Ok(Value::Object(mut tree)) = serde_json::from_str::<Value>(&event.data) else {
@@ -753,7 +758,7 @@ impl HeldText {
             .and_then(|d| d.get_mut(delta.member.name()))
             .filter(|text| text.as_str().is_some_and(|text| !text.is_empty()));
         let Some(Value::String(text)) = text else {
-            return Ok(self.held_after(event));
+            return Ok(self.held_after((event, kind)));
         };
         let mut out = SmallVec::new();
         let mut held = String::new();
@@ -779,7 +784,7 @@ impl HeldText {
             });
         }
         let data = Value::Object(tree).to_string();
-        out.push(Event { data, ..event });
+        out.push((Event { data, ..event }, kind));
         Ok(out)
     }
 
@@ -787,7 +792,7 @@ impl HeldText {
     /// with it, up to [`MAX_HELD_EVENTS`]; past them, the tail goes out
     /// masked whole (what follows it is not known), and the events after
     /// it.
-    fn held_after(&mut self, event: Event) -> SmallVec<[Event; 2]> {
+    fn held_after(&mut self, event: Own) -> SmallVec<[Own; 2]> {
         let Some(held) = self.native.as_mut() else {
             return smallvec![event];
         };
@@ -801,7 +806,7 @@ impl HeldText {
 
     /// What a provider's own events hold, one at a time: the held text as
     /// a delta of its own block, then the events after it.
-    fn native_rest(&mut self) -> Option<Event> {
+    fn native_rest(&mut self) -> Option<Own> {
         let held = self.native.as_mut()?;
         let event = if held.text.is_empty() {
             held.after.pop_front()
@@ -810,11 +815,12 @@ impl HeldText {
             self.scrubber.mask_start_at_end(&mut text);
             let data = json!({"type": "content_block_delta", "index": held.index,
                 "delta": {"type": held.delta.kind.name(), held.delta.member.name(): text}});
-            Some(Event {
+            let event = Event {
                 event: Some("content_block_delta".into()),
                 data: data.to_string(),
                 id: None,
-            })
+            };
+            Some((event, EventKind::Delta(held.delta.kind)))
         };
         if held.text.is_empty() && held.after.is_empty() {
             self.native = None;
@@ -826,8 +832,8 @@ impl HeldText {
     /// provider's own event, its parts, or a chunk naming `model` (a JSON
     /// string). `None` once nothing is.
     pub(super) fn rest(&mut self, parts: bool, model: &str) -> Option<Item> {
-        if let Some(event) = self.native_rest() {
-            return Some(Item::Native(event));
+        if let Some((event, kind)) = self.native_rest() {
+            return Some(Item::Native(event, kind));
         }
         if !self.held.holds()
             && let Some(&(index, _)) = self.others.first()
@@ -995,12 +1001,12 @@ fn call_entry((index, arguments): (u64, String)) -> Value {
     json!({"index": index, "function": {"arguments": arguments}})
 }
 
-/// Where `event` carries text, when it does ([`EventKind`]): the kind
+/// Where an event of `kind` carries text, when it does: the kind
 /// and member of the text, and the object that holds it: a delta's text,
 /// thinking or tool input (in `delta`), or the text or thinking a block
 /// starts with, which its deltas go on from (in `content_block`).
-fn native_text(event: &Event) -> Option<(NativeDelta, &'static str)> {
-    let (kind, holder) = match EventKind::of(event) {
+fn native_text(kind: EventKind) -> Option<(NativeDelta, &'static str)> {
+    let (kind, holder) = match kind {
         EventKind::Delta(kind) => (kind, "delta"),
         EventKind::Start(BlockKind::Text) => (DeltaKind::Text, "content_block"),
         EventKind::Start(BlockKind::Thinking) => (DeltaKind::Thinking, "content_block"),
@@ -1572,6 +1578,13 @@ mod tests {
         assert_eq!(held_chunks(&[one]), [one]);
     }
 
+    /// A provider's own event out of the hold, whose kind must be what its
+    /// text says.
+    fn own((event, kind): Own) -> Event {
+        assert_eq!(kind, EventKind::of(&event), "{event:?}");
+        event
+    }
+
     /// The events a hold for `configured-key-123` lets through for
     /// `events` (name, or none when empty; data), and what the end gives,
     /// as `name data`;
@@ -1586,7 +1599,7 @@ mod tests {
                 id: None,
             };
             match held.native(event) {
-                Ok(events) => out.extend(events),
+                Ok(events) => out.extend(events.into_iter().map(own)),
                 Err(Unreadable) => {
                     out.push(Event {
                         event: None,
@@ -1599,7 +1612,7 @@ mod tests {
         }
         while let Some(item) = held.rest(true, "null") {
             match item {
-                Item::Native(event) => out.push(event),
+                Item::Native(event, kind) => out.push(own((event, kind))),
                 other => panic!("{other:?}"),
             }
         }

@@ -63,6 +63,7 @@ use crate::ops::metrics;
 use crate::ops::redact::Redactor;
 use crate::providers::response::{StreamShaping, may_need_shaping, note_usage, shape_chunk};
 use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
+use crate::wire::anthropic::EventKind;
 use crate::wire::chunk::ChunkView;
 use crate::wire::usage::Usage;
 
@@ -81,8 +82,9 @@ pub enum Item {
     /// be read again.
     Parts(Vec<Part>),
     /// An event in the client's own format, from a provider that speaks it
-    /// ([`Answering::native`]): the encoder writes it much as it came.
-    Native(Event),
+    /// ([`Answering::native`]): the encoder writes it much as it came. With
+    /// its kind, read once, for each reader.
+    Native(Event, EventKind),
     /// An upstream comment, scrubbed and on one line: a sign of life.
     KeepAlive(String),
     /// The upstream's `[DONE]`: the answer is complete.
@@ -253,8 +255,8 @@ pub fn relay(
                     }
                     Ok(sse::Item::Native(event)) => match held.native(liveness.native(event)) {
                         Ok(events) => {
-                            for event in events {
-                                yield Item::Native(event);
+                            for (event, kind) in events {
+                                yield Item::Native(event, kind);
                             }
                             continue;
                         }

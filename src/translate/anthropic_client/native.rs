@@ -49,10 +49,11 @@ impl Native {
         }
     }
 
-    /// `event`, appended to `out`: byte for byte but for what the gateway
-    /// owns (module header); an event without a name is named by its
-    /// `type`, and data that is not a JSON object goes on as it came.
-    pub fn write(&mut self, event: &Event, out: &mut Vec<u8>) {
+    /// `event`, of `kind`, appended to `out`: byte for byte but for what
+    /// the gateway owns (module header); an event without a name is named
+    /// by its `type`, and data that is not a JSON object goes on as it
+    /// came.
+    pub fn write(&mut self, event: &Event, kind: EventKind, out: &mut Vec<u8>) {
         let name = event.event.as_deref();
         // A client reads `message_start` first (Claude Code's reader
         // expects nothing before it): a provider's `ping` ahead of it is
@@ -71,9 +72,7 @@ impl Native {
         // A block's start is the gateway's only when it starts a tool call.
         let owned = match name {
             None | Some("message_start" | "message_delta") => true,
-            Some("content_block_start") => {
-                EventKind::of(event) == EventKind::Start(BlockKind::ToolUse)
-            }
+            Some("content_block_start") => kind == EventKind::Start(BlockKind::ToolUse),
             Some(_) => false,
         };
         match owned.then(|| self.rewritten(event)).flatten() {

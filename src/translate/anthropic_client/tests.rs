@@ -8,7 +8,9 @@ use super::*;
 use crate::ops::scrub::Scrubber;
 use crate::translate::held_calls::MAX_HELD_CALLS;
 use crate::translate::ids::{self, Nonce};
-use crate::wire::anthropic::{BlockOut, Delta, MessageOut, MessagesRequest, StreamEvent};
+use crate::wire::anthropic::{
+    BlockOut, Delta, EventKind, MessageOut, MessagesRequest, StreamEvent,
+};
 use crate::wire::facts::Facts;
 
 const NONCE: Nonce = Nonce(0x0badcafe);
@@ -1342,6 +1344,11 @@ fn held_tool_calls_are_bounded_by_their_ids_and_names_and_their_number() {
     }
 }
 
+/// `event` written by `native`, its kind read as the relay reads it.
+fn write(native: &mut Native, event: &crate::format::sse::Event, out: &mut Vec<u8>) {
+    native.write(event, EventKind::of(event), out);
+}
+
 /// Nothing goes before `message_start`: a provider's `ping` ahead of it
 /// is left out; one after it goes on.
 #[test]
@@ -1355,7 +1362,7 @@ fn a_ping_before_the_message_starts_is_left_out() {
         start.clone(),
         event(Some("ping"), r#"{"type":"ping"}"#),
     ] {
-        native.write(&event, &mut out);
+        write(&mut native, &event, &mut out);
     }
     let text = String::from_utf8(out).unwrap();
     let names: Vec<&str> = (text.split_terminator("\n\n"))
@@ -1373,7 +1380,7 @@ fn a_providers_own_events_keep_everything_but_what_the_gateway_owns() {
     let mut native = Native::new("kimi/k2", NONCE);
     let mut out = Vec::new();
     for event in &events {
-        native.write(event, &mut out);
+        write(&mut native, event, &mut out);
     }
     let text = String::from_utf8(out).unwrap();
     let frames: Vec<&str> = text.split_terminator("\n\n").collect();
@@ -1410,7 +1417,11 @@ fn a_providers_own_events_keep_everything_but_what_the_gateway_owns() {
     );
     // Not JSON, on two lines: as it came, a `data:` line each.
     let mut out = Vec::new();
-    Native::new("kimi/k2", NONCE).write(&event(Some("vendor"), "one\ntwo"), &mut out);
+    write(
+        &mut Native::new("kimi/k2", NONCE),
+        &event(Some("vendor"), "one\ntwo"),
+        &mut out,
+    );
     assert_eq!(out, b"event: vendor\ndata: one\ndata: two\n\n");
     // A named block start is the gateway's only when it starts a tool
     // call, however its type is spaced.
@@ -1418,7 +1429,11 @@ fn a_providers_own_events_keep_everything_but_what_the_gateway_owns() {
         let data =
             format!(r#"{{"type": "content_block_start", "index": 0, "content_block": {block}}}"#);
         let mut out = Vec::new();
-        Native::new("kimi/k2", NONCE).write(&event(Some("content_block_start"), &data), &mut out);
+        write(
+            &mut Native::new("kimi/k2", NONCE),
+            &event(Some("content_block_start"), &data),
+            &mut out,
+        );
         (data, String::from_utf8(out).unwrap())
     };
     let (data, out) = start(r#"{"type": "thinking", "thinking": "", "signature": ""}"#);
@@ -1434,7 +1449,11 @@ fn a_providers_own_events_keep_everything_but_what_the_gateway_owns() {
     // a count written as a float, or missing, is written anew.
     let written = |name: &str, data: &str| {
         let mut out = Vec::new();
-        Native::new("kimi/k2", NONCE).write(&event(Some(name), data), &mut out);
+        write(
+            &mut Native::new("kimi/k2", NONCE),
+            &event(Some(name), data),
+            &mut out,
+        );
         String::from_utf8(out).unwrap()
     };
     let usage = r#"{"output_tokens": 12, "server_tool_use": null}"#;
