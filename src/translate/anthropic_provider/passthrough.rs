@@ -77,32 +77,36 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
     for member in members {
         let (key, raw) = (&*member.key, &source[member.value.clone()]);
         let written = match key {
-            _ if rewritten.contains(&key) => None,
-            MESSAGES if carried.edits_messages() && scanned.is_none() => None,
-            MESSAGES => Some(None),
+            _ if rewritten.contains(&key) => Written::Tree,
+            MESSAGES if carried.edits_messages() && scanned.is_none() => Written::Tree,
+            MESSAGES => Written::AsCame,
             TOOLS
                 if carried.edits_tools()
                     || plan.without_server_tools && !original.client_tools() =>
             {
-                None
+                Written::Tree
             }
-            TOOLS => Some(None),
+            TOOLS => Written::AsCame,
             SYSTEM if plan.without_billing_header => {
                 system_as_written(source, member.value.clone())
             }
-            SYSTEM => Some(None),
-            _ if READ_BY_THE_PLAN.contains(&key) => None,
+            SYSTEM => Written::AsCame,
+            _ if READ_BY_THE_PLAN.contains(&key) => Written::Tree,
             // Set or removed whole, if at all.
-            _ => Some(None),
+            _ => Written::AsCame,
         };
         // The front end read every member as JSON: one that did not read
         // again would go as written.
         let read = match written {
-            None => serde_json::from_slice(raw).ok(),
-            Some(_) => None,
+            Written::Tree => serde_json::from_slice(raw).ok(),
+            _ => None,
         };
         let value = read.unwrap_or_else(|| {
-            as_written.push((key, written.flatten()));
+            let pieces = match written {
+                Written::Pieces(pieces) => Some(pieces),
+                _ => None,
+            };
+            as_written.push((key, pieces));
             Value::Null
         });
         tree.insert(key.into(), value);
@@ -229,33 +233,51 @@ const MESSAGES: &str = "messages";
 const TOOLS: &str = "tools";
 const SYSTEM: &str = "system";
 
+/// How a member of the client's body goes to the provider.
+enum Written {
+    /// Read into the tree the plan edits, and written from it.
+    Tree,
+    /// As it came, unless the plan sets or removes it.
+    AsCame,
+    /// As these pieces of text, parts of the client's buffer among them.
+    Pieces(Vec<Bytes>),
+}
+
 /// `system` (at `range` in `source`) as written, less the blocks that
-/// are the billing header alone ([`strip_billing_header`]): `Some(None)`
+/// are the billing header alone ([`strip_billing_header`]): as it came
 /// when none is, else the pieces of the text that goes, the blocks kept
-/// sliced from `source`, not copied; `None` when that needs the tree (a
+/// sliced from `source`, not copied; by the tree when that needs it (a
 /// string with the header, a block with more text after it, blocks that
 /// are all headers, or a letter written as an escape, which could spell
 /// the header).
-fn system_as_written(source: &Bytes, range: Range<usize>) -> Option<Option<Vec<Bytes>>> {
+fn system_as_written(source: &Bytes, range: Range<usize>) -> Written {
     static HEADER: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new(BILLING_HEADER));
     let system = &source[range.clone()];
     if scan::hides_a_name(system) {
-        return None;
+        return Written::Tree;
     }
     if HEADER.find(system).is_none() {
-        return Some(None);
+        return Written::AsCame;
     }
+    let Ok(blocks) = scan::element_ranges(system) else {
+        return Written::Tree;
+    };
     let mut pieces = vec![Bytes::from_static(b"[")];
-    for block in scan::element_ranges(system).ok()? {
+    for block in blocks {
         let text = &system[block.clone()];
         let kept = match HEADER.find(text) {
             None => true,
-            Some(_) => match after_billing_header(&serde_json::from_slice(text).ok()?) {
-                None => true,
-                Some("") => false,
-                // Rewritten: only the tree writes a block anew.
-                Some(_) => return None,
-            },
+            Some(_) => {
+                let Ok(block) = serde_json::from_slice::<Value>(text) else {
+                    return Written::Tree;
+                };
+                match after_billing_header(&block) {
+                    None => true,
+                    Some("") => false,
+                    // Rewritten: only the tree writes a block anew.
+                    Some(_) => return Written::Tree,
+                }
+            }
         };
         if kept {
             if pieces.len() > 1 {
@@ -265,7 +287,10 @@ fn system_as_written(source: &Bytes, range: Range<usize>) -> Option<Option<Vec<B
         }
     }
     pieces.push(Bytes::from_static(b"]"));
-    (pieces.len() > 2).then_some(Some(pieces))
+    match pieces.len() > 2 {
+        true => Written::Pieces(pieces),
+        false => Written::Tree,
+    }
 }
 
 /// `system` without Claude Code's billing-header line, as the translated
