@@ -70,10 +70,10 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
         .filter(|scanned| scanned.items.is_some());
     // The tree of the members the plan reads; a member that goes as
     // written unless the plan sets or removes it stands in it as `null`,
-    // with its text (the client's own, `None`, or `system` less its billing
-    // header) in `as_written`.
+    // with how it goes (as it came, or `system` less its billing header)
+    // in `as_written`.
     let mut tree = Map::new();
-    let mut as_written: Vec<(&str, Option<Vec<Bytes>>)> = Vec::new();
+    let mut as_written: Vec<(&str, Written)> = Vec::new();
     for member in members {
         let (key, raw) = (&*member.key, &source[member.value.clone()]);
         let written = match key {
@@ -96,17 +96,17 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
             _ => Written::AsCame,
         };
         // The front end read every member as JSON: one that did not read
-        // again would go as written.
+        // again would go as it came.
         let read = match written {
             Written::Tree => serde_json::from_slice(raw).ok(),
             _ => None,
         };
         let value = read.unwrap_or_else(|| {
-            let pieces = match written {
-                Written::Pieces(pieces) => Some(pieces),
-                _ => None,
+            let written = match written {
+                Written::Tree => Written::AsCame,
+                written => written,
             };
-            as_written.push((key, pieces));
+            as_written.push((key, written));
             Value::Null
         });
         tree.insert(key.into(), value);
@@ -124,10 +124,10 @@ pub fn passthrough(original: &Original, plan: &MessagesPlan) -> Chunks {
         let written = as_written.iter().find(|(k, _)| *k == key);
         match (tree.shift_remove(key), written) {
             (None, _) => edits.top.remove(key.to_owned()),
-            (Some(Value::Null), Some((_, None))) => {}
-            (Some(Value::Null), Some((_, Some(pieces)))) => {
+            (Some(Value::Null), Some((_, Written::Pieces(pieces)))) => {
                 edits.top.set_pieces(key.to_owned(), pieces.iter().cloned());
             }
+            (Some(Value::Null), Some(_)) => {}
             (Some(value), _) => edits.top.set(key.to_owned(), value),
         }
     }
