@@ -33,7 +33,6 @@ use reqwest::header::{
     ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT,
 };
 use secrecy::ExposeSecret;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::time::{Instant, timeout, timeout_at};
 
@@ -651,9 +650,9 @@ pub fn error_details(body: &[u8]) -> (Option<String>, String) {
 /// What a stream's first event says about the attempt.
 #[derive(Debug, PartialEq)]
 enum FirstEvent {
-    /// A chat completion chunk. `meaningful` when it carries content,
-    /// reasoning, audio, images, a tool call, a finish reason or usage:
-    /// the answer has started and the stream can be relayed.
+    /// A chat completion chunk. `meaningful` when it says something
+    /// ([`ChunkView::says_something`]): the answer has started and the
+    /// stream can be relayed.
     Chunk { meaningful: bool },
     /// `{"error": {...}}`: `(error.type, error.message)`, unscrubbed.
     Error(Option<String>, String),
@@ -664,17 +663,6 @@ enum FirstEvent {
 }
 
 fn first_event(data: &str) -> FirstEvent {
-    // Absent, null, "", [] say nothing; any other value does.
-    let nonempty = |value: Option<&RawValue>| {
-        value.is_some_and(|v| {
-            let text = v.get().trim();
-            let empty_array = text
-                .strip_prefix('[')
-                .and_then(|inner| inner.strip_suffix(']'))
-                .is_some_and(|inner| inner.trim().is_empty());
-            !(text == "null" || text == "\"\"" || empty_array)
-        })
-    };
     match ChunkView::read(data.trim_start()) {
         // `"error": null` reads as absent.
         Some(chunk) if chunk.error.is_some() => {
@@ -685,23 +673,9 @@ fn first_event(data: &str) -> FirstEvent {
             chunk @ ChunkView {
                 choices: Some(_), ..
             },
-        ) => {
-            let meaningful = nonempty(chunk.usage)
-                || chunk.makes_calls()
-                || chunk.choices.iter().flatten().any(|choice| {
-                    nonempty(choice.finish_reason)
-                        || nonempty(choice.usage)
-                        || choice.delta.as_ref().is_some_and(|d| {
-                            nonempty(d.content)
-                                || nonempty(d.refusal)
-                                || nonempty(d.reasoning_content)
-                                || nonempty(d.reasoning)
-                                || nonempty(d.audio)
-                                || nonempty(d.images)
-                        })
-                });
-            FirstEvent::Chunk { meaningful }
-        }
+        ) => FirstEvent::Chunk {
+            meaningful: chunk.says_something(),
+        },
         _ if data.trim() == "[DONE]" => FirstEvent::Done,
         _ => FirstEvent::Malformed,
     }
@@ -890,6 +864,18 @@ mod tests {
             ),
             (
                 r#"{"choices":[{"delta":{"reasoning":"hmm"}}]}"#,
+                started(true),
+            ),
+            (
+                r#"{"choices":[{"delta":{"reasoning_details":[{"type":"reasoning.encrypted"}]}}]}"#,
+                started(true),
+            ),
+            (
+                r#"{"choices":[{"delta":{"reasoning_details":[]}}]}"#,
+                started(false),
+            ),
+            (
+                r#"{"choices":[{"delta":{"annotations":[{"type":"url_citation"}]}}]}"#,
                 started(true),
             ),
             (

@@ -154,7 +154,7 @@ pub async fn collect(
                 });
             }
             Some(chunk) => {
-                if says_something(&chunk) {
+                if chunk.says_something() {
                     silent_until = (tokio::time::Instant::now() + idle).min(deadline);
                 }
                 completion
@@ -230,36 +230,6 @@ pub async fn collect(
             }
         };
     }
-}
-
-/// Whether `chunk` adds to the answer: its usage, or a choice's ending,
-/// log probabilities, or a delta with text, reasoning, annotations,
-/// audio, images or a tool call's piece. An empty delta, or a chunk of no choice, says
-/// nothing: it keeps a connection alive, as a comment does.
-fn says_something(chunk: &ChunkView) -> bool {
-    let said =
-        |raw: Option<&RawValue>| raw.is_some_and(|raw| !matches!(raw.get(), "null" | "\"\""));
-    said(chunk.usage)
-        || (chunk.choices.iter().flatten()).any(|choice| {
-            said(choice.usage)
-                || said(choice.finish_reason)
-                || said(choice.logprobs)
-                || choice.delta.as_ref().is_some_and(|delta| {
-                    [
-                        delta.content,
-                        delta.refusal,
-                        delta.reasoning_content,
-                        delta.reasoning,
-                        delta.annotations,
-                        delta.reasoning_details,
-                        delta.audio,
-                        delta.images,
-                    ]
-                    .into_iter()
-                    .any(said)
-                })
-        })
-        || chunk.makes_calls()
 }
 
 /// Whether a provider's own event adds to the answer (`None`: it is not

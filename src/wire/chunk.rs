@@ -71,6 +71,47 @@ impl<'a> ChunkView<'a> {
         })
     }
 
+    /// Whether the chunk adds to the answer: its usage, a tool call's
+    /// piece, or a choice's ending, usage, log probabilities, or a delta
+    /// with text, a refusal, reasoning (`reasoning_content`, `reasoning` or
+    /// its details), annotations, audio or images. A role alone, an empty
+    /// delta or a chunk of no choice says nothing: before an answer starts
+    /// it starts nothing, and after it (or while one is assembled), it is a
+    /// keep-alive.
+    pub(crate) fn says_something(&self) -> bool {
+        // Absent, null, "", [] say nothing; any other value does.
+        let said = |value: Option<&RawValue>| {
+            value.is_some_and(|v| {
+                let text = v.get().trim();
+                let empty_array = (text.strip_prefix('['))
+                    .and_then(|inner| inner.strip_suffix(']'))
+                    .is_some_and(|inner| inner.trim().is_empty());
+                !(text == "null" || text == "\"\"" || empty_array)
+            })
+        };
+        said(self.usage)
+            || self.makes_calls()
+            || self.choices.iter().flatten().any(|choice| {
+                said(choice.finish_reason)
+                    || said(choice.usage)
+                    || said(choice.logprobs)
+                    || choice.delta.as_ref().is_some_and(|d| {
+                        [
+                            d.content,
+                            d.refusal,
+                            d.reasoning_content,
+                            d.reasoning,
+                            d.reasoning_details,
+                            d.annotations,
+                            d.audio,
+                            d.images,
+                        ]
+                        .into_iter()
+                        .any(said)
+                    })
+            })
+    }
+
     /// Whether the chunk has nothing that shaping changes (usage, the
     /// reasoning aliases, a `filtered` ending), also where it is spelt with
     /// escapes that [`crate::providers::response::may_need_shaping`] does
