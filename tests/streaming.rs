@@ -244,34 +244,58 @@ async fn a_stream_that_falls_silent_ends_with_a_timeout_event() {
     );
 }
 
+/// Keep-alives alone hold a started stream for the chain deadline at
+/// most: comments, and chunks that say nothing (an empty `content` delta),
+/// for a client of each API. Each goes on to the client meanwhile (the
+/// chat client gets them as they came), restarting the idle timeout, which
+/// they outlast.
 #[tokio::test]
 async fn keep_alives_alone_hold_a_started_stream_for_the_chain_deadline_at_most() {
-    let pinging = MockOptions {
-        stall_after_chunks: Some(3),
-        keep_alive_ms: Some(100),
-        ..MockOptions::default()
-    };
-    let (primary, backup) = (mock(pinging).await, healthy_mock().await);
-    let mut config = chain_config(&primary, &backup);
-    config["gateway"] = json!({"timeouts": {"idleSeconds": 0.5, "chainSeconds": 1.5}});
-    let gw = gateway(config).await;
-    let started = std::time::Instant::now();
-    let response = gw.chat(stream_request()).await;
-    let body = tokio::time::timeout(Duration::from_secs(10), response.text())
-        .await
-        .expect("the stream is cut, not held by its keep-alives")
-        .unwrap();
-    let took = started.elapsed();
-    // The keep-alives went on to the client meanwhile, each restarting the
-    // idle timeout, which they outlasted.
-    assert!(body.matches("\n: keep-alive\n").count() >= 5, "{body}");
-    assert!(took >= Duration::from_millis(1_400), "{took:?}");
-    let events = sse_data(&body);
-    let message = assert_ends_with_error(&events, "stream_timeout");
-    assert!(
-        message.contains("no stream event but keep-alives within 1.50s"),
-        "{message}"
-    );
+    let hi = json!([{"role": "user", "content": "Hi"}]);
+    let messages = json!({"model": "default", "max_tokens": 64, "stream": true, "messages": hi});
+    let responses = json!({"model": "default", "stream": true, "input": "Hi"});
+    let cases = [
+        ("chat", stream_request(), false, "\n: keep-alive\n"),
+        ("chat", stream_request(), true, r#""content":"""#),
+        ("messages", messages, true, ""),
+        ("responses", responses, true, ""),
+    ];
+    for (api, request, empty_keep_alives, relayed) in cases {
+        // A gateway each: a cut stream cools its target.
+        let pinging = MockOptions {
+            stall_after_chunks: Some(3),
+            keep_alive_ms: Some(100),
+            empty_keep_alives,
+            ..MockOptions::default()
+        };
+        let (primary, backup) = (mock(pinging).await, healthy_mock().await);
+        let mut config = chain_config(&primary, &backup);
+        config["gateway"] = json!({"timeouts": {"idleSeconds": 0.5, "chainSeconds": 1.5}});
+        let gw = gateway(config).await;
+        let case = format!("{api}, empty chunks: {empty_keep_alives}");
+        let started = std::time::Instant::now();
+        let response = match api {
+            "chat" => gw.chat(request).await,
+            "messages" => gw.messages(request).await,
+            _ => gw.responses(request).await,
+        };
+        assert_eq!(response.status(), 200, "{case}");
+        let body = tokio::time::timeout(Duration::from_secs(10), response.text())
+            .await
+            .unwrap_or_else(|_| panic!("{case}: the stream is cut, not held by its keep-alives"))
+            .unwrap();
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(1_400), "{case}: {took:?}");
+        assert!(
+            body.contains("no stream event but keep-alives within 1.50s"),
+            "{case}: {body}"
+        );
+        if api == "chat" {
+            assert!(body.matches(relayed).count() >= 5, "{case}: {body}");
+            let events = sse_data(&body);
+            assert_ends_with_error(&events, "stream_timeout");
+        }
+    }
 }
 
 #[tokio::test]

@@ -166,6 +166,10 @@ pub struct MockOptions {
     /// endpoint, a `ping` event on the Messages one.
     #[arg(long, value_name = "MS", requires = "stall_after_chunks")]
     pub keep_alive_ms: Option<u64>,
+    /// With `--keep-alive-ms`, the chat endpoint's keep-alive is a chunk
+    /// that says nothing (an empty `content` delta), not a comment.
+    #[arg(long, requires = "keep_alive_ms")]
+    pub empty_keep_alives: bool,
     /// Fail each request at a random point, or not: 40% answer; 60% split
     /// evenly between a 500, a hang before headers, silence after headers,
     /// a drop mid-stream, silence mid-stream and an error event mid-stream.
@@ -980,8 +984,19 @@ fn stream(
     } else if !options.no_done {
         frames.push("data: [DONE]\n\n".to_string());
     }
-    send_frames(state, options, frames, ": keep-alive\n\n")
+    let keep_alive = match options.empty_keep_alives {
+        true => EMPTY_CHUNK,
+        false => ": keep-alive\n\n",
+    };
+    send_frames(state, options, frames, keep_alive)
 }
+
+/// A chunk that says nothing: `--empty-keep-alives`' keep-alive.
+const EMPTY_CHUNK: &str = concat!(
+    r#"data: {"id":"chatcmpl-mock","object":"chat.completion.chunk","created":0,"#,
+    r#""model":"mock","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
+    "\n\n"
+);
 
 /// An event stream of `frames` (each a whole event), with the stream faults
 /// of `options`: a comment before each, a delay before the first and

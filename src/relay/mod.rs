@@ -20,8 +20,9 @@
 //!
 //! Upstream comments (`: keep-alive`, `: OPENROUTER PROCESSING`) restart
 //! the idle timeout and are relayed, so the client sees the stream is
-//! alive; but a stream of nothing else (comments, Anthropic's `ping`) is
-//! cut once it has gone the chain's deadline without an event
+//! alive; but a stream of nothing else (comments, Anthropic's `ping`, chunks
+//! that say nothing) is cut once it has gone the chain's deadline without
+//! an event
 //! ([`Liveness`]). The request's outcome metric is recorded when the
 //! stream ends, not when it starts. An event whose data is not a JSON object cuts the
 //! stream as an unreadable answer does. Every text of the provider's that
@@ -245,7 +246,7 @@ pub fn relay(
                 (None, Some(event)) => Ok(event),
                 (None, None) => match next_event(&mut rest, &liveness, aborted.as_mut()).await {
                     Ok(sse::Item::Event(event)) => {
-                        liveness.event();
+                        liveness.chunk(&event.data);
                         Ok(event)
                     }
                     Ok(sse::Item::Comment(text)) => {
@@ -404,7 +405,8 @@ enum Cut {
 
 /// How long a started stream may go on without an event: `idle` of
 /// silence, a comment restarting it; `most` of keep-alives alone (comments,
-/// Anthropic's `ping`), counted from the last event.
+/// Anthropic's `ping`, chunks that say nothing), counted from the last
+/// event.
 pub struct Liveness {
     idle: Duration,
     most: Duration,
@@ -431,6 +433,15 @@ impl Liveness {
 
     fn keep_alive(&mut self) {
         self.kept_alive = true;
+    }
+
+    /// A chunk: an event, unless it says nothing (an empty delta, a role
+    /// alone, no choice), which is a keep-alive.
+    fn chunk(&mut self, data: &str) {
+        match ChunkView::read(data.trim_start()) {
+            Some(chunk) if chunk.error.is_none() && !chunk.says_something() => self.keep_alive(),
+            _ => self.event(),
+        }
     }
 
     /// A provider's own event: an event, unless a `ping`.
