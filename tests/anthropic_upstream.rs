@@ -918,43 +918,50 @@ async fn faults_after_the_first_event_end_the_stream_with_an_error_event() {
     }
 }
 
+/// Pings, or text deltas that say nothing, alone hold a started stream
+/// for the chain deadline at most, for a chat client (to which they are
+/// keep-alives) and a Messages client (which gets them as they came).
 #[tokio::test]
-async fn pings_alone_hold_a_started_stream_for_the_chain_deadline_at_most() {
-    let pinging = MockOptions {
-        stall_after_chunks: Some(4),
-        keep_alive_ms: Some(100),
-        ..MockOptions::default()
-    };
-    let (primary, backup) = (mock(pinging).await, common::healthy_mock().await);
-    let timeouts = json!({"timeouts": {"idleSeconds": 0.5, "chainSeconds": 1.5}});
-    let gw = faulty_chain(&primary, &backup, timeouts).await;
-    // A chat client: the pings are read, and count as comments.
-    let (provider, events) = tokio::time::timeout(Duration::from_secs(10), streamed(&gw))
-        .await
-        .expect("the stream is cut, not held by its pings");
-    assert_eq!(provider, "claude-like");
-    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
-    assert_eq!(last["error"]["code"], "stream_timeout", "{last}");
-    // A Messages client: the provider's own events go on as they came,
-    // its pings with them.
-    let request = json!({"model": "claude-like/m", "max_tokens": 64, "stream": true,
-        "messages": [{"role": "user", "content": "Hi"}]});
-    let response = gw.messages(request).await;
-    assert_eq!(header(&response, "x-clawgate-provider"), "claude-like");
-    let body = tokio::time::timeout(Duration::from_secs(10), response.text())
-        .await
-        .expect("the stream is cut, not held by its pings")
-        .unwrap();
-    assert!(body.matches("event: ping").count() >= 5, "{body}");
-    let (name, error) = common::sse_events(&body).pop().unwrap();
-    assert_eq!(name, "error", "{body}");
-    assert!(
-        error["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no stream event but keep-alives within 1.50s"),
-        "{error}"
-    );
+async fn keep_alives_alone_hold_a_started_stream_for_the_chain_deadline_at_most() {
+    for (empty_keep_alives, relayed) in [(false, "event: ping"), (true, r#""text":"""#)] {
+        // A gateway each: a cut stream cools its target.
+        let pinging = MockOptions {
+            stall_after_chunks: Some(4),
+            keep_alive_ms: Some(100),
+            empty_keep_alives,
+            ..MockOptions::default()
+        };
+        let (primary, backup) = (mock(pinging).await, common::healthy_mock().await);
+        let timeouts = json!({"timeouts": {"idleSeconds": 0.5, "chainSeconds": 1.5}});
+        let gw = faulty_chain(&primary, &backup, timeouts).await;
+        // A chat client: the keep-alives are read, and count as comments.
+        let (provider, events) = tokio::time::timeout(Duration::from_secs(10), streamed(&gw))
+            .await
+            .expect("the stream is cut, not held by its keep-alives");
+        assert_eq!(provider, "claude-like");
+        let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+        assert_eq!(last["error"]["code"], "stream_timeout", "{last}");
+        // A Messages client: the provider's own events go on as they
+        // came, the keep-alives with them.
+        let request = json!({"model": "claude-like/m", "max_tokens": 64, "stream": true,
+            "messages": [{"role": "user", "content": "Hi"}]});
+        let response = gw.messages(request).await;
+        assert_eq!(header(&response, "x-clawgate-provider"), "claude-like");
+        let body = tokio::time::timeout(Duration::from_secs(10), response.text())
+            .await
+            .expect("the stream is cut, not held by its keep-alives")
+            .unwrap();
+        assert!(body.matches(relayed).count() >= 5, "{body}");
+        let (name, error) = common::sse_events(&body).pop().unwrap();
+        assert_eq!(name, "error", "{body}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no stream event but keep-alives within 1.50s"),
+            "{error}"
+        );
+    }
 }
 
 /// A provider of Anthropic's format whose stream breaks the block order,

@@ -21,7 +21,8 @@
 //! Anthropic error body whose type follows the status unless `--fail-type`
 //! names one), `--fail-times`, `--retry-after`, `--first-byte-delay-ms`,
 //! `--chunk-delay-ms`, `--comment`, `--drop-after-chunks`,
-//! `--stall-after-chunks` (with `--keep-alive-ms`, a `ping` every so often),
+//! `--stall-after-chunks` (with `--keep-alive-ms`, a `ping` every so often,
+//! or with `--empty-keep-alives` an empty text delta),
 //! `--error-after-chunks` (an `error` event), `--no-done` (no
 //! `message_stop`) and `--chaos`. Requests are recorded like the OpenAI
 //! path's.
@@ -342,6 +343,17 @@ fn stream(
     } else if !options.no_done {
         frames.push(frame("message_stop", &json!({"type": "message_stop"})));
     }
-    let ping = "event: ping\ndata: {\"type\":\"ping\"}\n\n";
-    send_frames(state, options.clone(), frames, ping)
+    let keep_alive = match options.empty_keep_alives {
+        true => EMPTY_DELTA,
+        false => "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+    };
+    send_frames(state, options.clone(), frames, keep_alive)
 }
+
+/// A text delta that says nothing, to the first block (`--empty-keep-alives`'
+/// keep-alive on the Messages endpoint).
+const EMPTY_DELTA: &str = concat!(
+    "event: content_block_delta\n",
+    r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}"#,
+    "\n\n"
+);

@@ -166,8 +166,9 @@ pub struct MockOptions {
     /// endpoint, a `ping` event on the Messages one.
     #[arg(long, value_name = "MS", requires = "stall_after_chunks")]
     pub keep_alive_ms: Option<u64>,
-    /// With `--keep-alive-ms`, the chat endpoint's keep-alive is a chunk
-    /// that says nothing (an empty `content` delta), not a comment.
+    /// With `--keep-alive-ms`, the keep-alive says nothing in an event:
+    /// a chunk with an empty `content` delta on the chat endpoint, an
+    /// empty `text_delta` to the first block on the Messages one.
     #[arg(long, requires = "keep_alive_ms")]
     pub empty_keep_alives: bool,
     /// Fail each request at a random point, or not: 40% answer; 60% split

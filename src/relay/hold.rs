@@ -721,14 +721,18 @@ impl HeldText {
     /// bytes; an event whose bytes could hide a name from that search (an
     /// escaped letter) is read whole, and one that must be read whole but
     /// cannot be is [`Unreadable`].
-    pub(super) fn native(&mut self, mut event: Event) -> Result<SmallVec<[Own; 2]>, Unreadable> {
-        if self.scrubber.is_empty() {
-            let kind = EventKind::of(&event);
-            return Ok(smallvec![(event, kind)]);
-        }
+    ///
+    /// With them, whether the event adds to the answer: any but a `ping`,
+    /// and a block's text, thinking or tool-input delta only when its
+    /// piece is not empty. One that adds nothing is a keep-alive.
+    pub(super) fn native(
+        &mut self,
+        mut event: Event,
+    ) -> Result<(SmallVec<[Own; 2]>, bool), Unreadable> {
+        let holds_keys = !self.scrubber.is_empty();
         // A name written with an escape would hide from the searches
         // below: such an event goes on written again, its names plain.
-        if scan::hides_a_name(event.data.as_bytes()) {
+        if holds_keys && scan::hides_a_name(event.data.as_bytes()) {
             let Ok(tree) = serde_json::from_str::<Value>(&event.data) else {
                 return Err(Unreadable);
             };
@@ -739,16 +743,33 @@ impl HeldText {
         let text = native.and_then(|(delta, _)| delta_string(event.data.as_bytes(), delta.member));
         let unescapable = matches!(text, Some(Err(Unreadable)));
         let text = text.and_then(Result::ok);
+        // An empty text (a tool's first `input_json_delta`) says nothing.
+        let says = unescapable || text.as_deref().is_some_and(|text| !text.is_empty());
+        let adds = match kind {
+            EventKind::Delta(_) if native.is_some() => says,
+            _ => event.event.as_deref() != Some("ping"),
+        };
         let keep = unescapable
             || (text.as_deref()).is_some_and(|text| self.scrubber.key_start_at_end(text) > 0);
-        if !keep && self.native.is_none() {
-            return Ok(smallvec![(event, kind)]);
+        if !holds_keys || !keep && self.native.is_none() {
+            return Ok((smallvec![(event, kind)], adds));
         }
-        // An empty text (a tool's first `input_json_delta`) says nothing.
-        let says = unescapable || text.is_some_and(|text| !text.is_empty());
         let Some((delta, holder)) = native.filter(|_| says) else {
-            return Ok(self.held_after((event, kind)));
+            return Ok((self.held_after((event, kind)), adds));
         };
+        self.hold_native(event, kind, delta, holder)
+            .map(|events| (events, adds))
+    }
+
+    /// [`Self::native`] for an event whose `delta` (in its member `holder`)
+    /// says text, with something held or to hold.
+    fn hold_native(
+        &mut self,
+        event: Event,
+        kind: EventKind,
+        delta: NativeDelta,
+        holder: &str,
+    ) -> Result<SmallVec<[Own; 2]>, Unreadable> {
         // It says text: it cannot go on unread.
         let Ok(Value::Object(mut tree)) = serde_json::from_str::<Value>(&event.data) else {
             return Err(Unreadable);
@@ -1585,6 +1606,45 @@ mod tests {
         event
     }
 
+    /// Whether a provider's own event adds to the answer (else it is a
+    /// keep-alive), with keys to hold and without: a `ping` and a block's
+    /// delta with an empty piece do not; a text that starts a key, held,
+    /// does.
+    #[test]
+    fn a_ping_or_an_empty_delta_adds_nothing_to_the_answer() {
+        let delta =
+            |delta: &str| format!(r#"{{"type":"content_block_delta","index":0,"delta":{delta}}}"#);
+        let cases = [
+            ("ping", r#"{"type":"ping"}"#.to_string(), false),
+            ("content_block_delta", delta(r#"{"type":"text_delta","text":""}"#), false),
+            ("content_block_delta", delta(r#"{"type":"thinking_delta","thinking":""}"#), false),
+            ("content_block_delta", delta(r#"{"type":"input_json_delta","partial_json":""}"#), false),
+            ("content_block_delta", delta(r#"{"type":"text_delta"}"#), false),
+            ("content_block_delta", delta(r#"{"type":"text_delta","text":"hi"}"#), true),
+            ("content_block_delta", delta(r#"{"type":"text_delta","text":"configured-k"}"#), true),
+            ("content_block_delta", delta(r#"{"type":"signature_delta","signature":""}"#), true),
+            (
+                "content_block_start",
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#.into(),
+                true,
+            ),
+            ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#.into(), true),
+            ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#.into(), true),
+        ];
+        for keys in [&["configured-key-123"][..], &[]] {
+            for (name, data, adds) in &cases {
+                let mut held = HeldText::new(&Redactor::new(keys.iter().copied()));
+                let event = Event {
+                    event: Some((*name).into()),
+                    data: data.clone(),
+                    id: None,
+                };
+                let (_, added) = held.native(event).unwrap();
+                assert_eq!(added, *adds, "{keys:?} {name} {data}");
+            }
+        }
+    }
+
     /// The events a hold for `configured-key-123` lets through for
     /// `events` (name, or none when empty; data), and what the end gives,
     /// as `name data`;
@@ -1599,7 +1659,7 @@ mod tests {
                 id: None,
             };
             match held.native(event) {
-                Ok(events) => out.extend(events.into_iter().map(own)),
+                Ok((events, _)) => out.extend(events.into_iter().map(own)),
                 Err(Unreadable) => {
                     out.push(Event {
                         event: None,

@@ -20,9 +20,9 @@
 //!
 //! Upstream comments (`: keep-alive`, `: OPENROUTER PROCESSING`) restart
 //! the idle timeout and are relayed, so the client sees the stream is
-//! alive; but a stream of nothing else (comments, Anthropic's `ping`, chunks
-//! that say nothing) is cut once it has gone the chain's deadline without
-//! an event
+//! alive; but a stream of nothing else (comments, Anthropic's `ping`, events
+//! that say nothing: an empty delta) is cut once it has gone the chain's
+//! deadline without an event
 //! ([`Liveness`]). The request's outcome metric is recorded when the
 //! stream ends, not when it starts. An event whose data is not a JSON object cuts the
 //! stream as an unreadable answer does. Every text of the provider's that
@@ -254,8 +254,9 @@ pub fn relay(
                         yield Item::KeepAlive(comment(&redactor, &text));
                         continue;
                     }
-                    Ok(sse::Item::Native(event)) => match held.native(liveness.native(event)) {
-                        Ok(events) => {
+                    Ok(sse::Item::Native(event)) => match held.native(event) {
+                        Ok((events, adds)) => {
+                            liveness.heard(adds);
                             for (event, kind) in events {
                                 yield Item::Native(event, kind);
                             }
@@ -405,7 +406,7 @@ enum Cut {
 
 /// How long a started stream may go on without an event: `idle` of
 /// silence, a comment restarting it; `most` of keep-alives alone (comments,
-/// Anthropic's `ping`, chunks that say nothing), counted from the last
+/// Anthropic's `ping`, events that say nothing), counted from the last
 /// event.
 pub struct Liveness {
     idle: Duration,
@@ -436,21 +437,19 @@ impl Liveness {
     }
 
     /// A chunk: an event, unless it says nothing (an empty delta, a role
-    /// alone, no choice), which is a keep-alive.
+    /// alone, no choice).
     fn chunk(&mut self, data: &str) {
-        match ChunkView::read(data.trim_start()) {
-            Some(chunk) if chunk.error.is_none() && !chunk.says_something() => self.keep_alive(),
-            _ => self.event(),
-        }
+        let chunk = ChunkView::read(data.trim_start());
+        self.heard(chunk.is_none_or(|chunk| chunk.error.is_some() || chunk.says_something()));
     }
 
-    /// A provider's own event: an event, unless a `ping`.
-    fn native(&mut self, event: Event) -> Event {
-        match event.event.as_deref() {
-            Some("ping") => self.keep_alive(),
-            _ => self.event(),
+    /// Something came: an event when it `adds` to the answer, else a
+    /// keep-alive.
+    fn heard(&mut self, adds: bool) {
+        match adds {
+            true => self.event(),
+            false => self.keep_alive(),
         }
-        event
     }
 
     /// How long to wait for the next item, and the timeout if none comes:
