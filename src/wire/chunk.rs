@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use smallvec::SmallVec;
 
 /// The string `raw` holds, unescaped (borrowed when it has no escapes);
 /// `None` when absent or not a string, as a tree's `as_str` would say.
@@ -39,8 +40,9 @@ pub(crate) struct ChunkView<'a> {
     pub(crate) usage: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub(crate) error: Option<&'a RawValue>,
+    /// A chunk has one choice as a rule: read without an allocation.
     #[serde(borrow, default)]
-    pub(crate) choices: Option<Vec<ChoiceView<'a>>>,
+    pub(crate) choices: Option<SmallVec<[ChoiceView<'a>; 1]>>,
 }
 
 impl<'a> ChunkView<'a> {
