@@ -879,6 +879,10 @@ mod tests {
                 started(true),
             ),
             (
+                r#"{"choices":[{"delta":{"role":"assistant","content":""},"logprobs":{"content":[],"refusal":[]}}]}"#,
+                started(false),
+            ),
+            (
                 r#"{"choices":[{"delta":{"tool_calls":[{"index":0}]}}]}"#,
                 started(true),
             ),

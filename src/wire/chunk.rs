@@ -74,12 +74,13 @@ impl<'a> ChunkView<'a> {
     }
 
     /// Whether the chunk adds to the answer: its usage, a tool call's
-    /// piece, or a choice's ending, usage, log probabilities, or a delta
-    /// with text, a refusal, reasoning (`reasoning_content`, `reasoning` or
-    /// its details), annotations, audio or images. A role alone, an empty
-    /// delta or a chunk of no choice says nothing: before an answer starts
-    /// it starts nothing, and after it (or while one is assembled), it is a
-    /// keep-alive.
+    /// piece, or a choice's ending or usage, or a delta with text, a
+    /// refusal, reasoning (`reasoning_content`, `reasoning` or its
+    /// details), annotations, audio or images. A role alone, an empty delta
+    /// or a chunk of no choice says nothing: before an answer starts it
+    /// starts nothing, and after it (or while one is assembled), it is a
+    /// keep-alive. Log probabilities come with the text they are of (a
+    /// first chunk may hold them empty, beside its role).
     pub(crate) fn says_something(&self) -> bool {
         // Absent, null, "", [] say nothing; any other value does.
         let said = |value: Option<&RawValue>| {
@@ -96,7 +97,6 @@ impl<'a> ChunkView<'a> {
             || self.choices.iter().flatten().any(|choice| {
                 said(choice.finish_reason)
                     || said(choice.usage)
-                    || said(choice.logprobs)
                     || choice.delta.as_ref().is_some_and(|d| {
                         [
                             d.content,
