@@ -883,6 +883,23 @@ mod tests {
                 started(false),
             ),
             (
+                r#"{"choices":[{"delta":{"content":""},"logprobs":{"content":[{"token":"\u00e9"}]}}]}"#,
+                started(true),
+            ),
+            (
+                r#"{"choices":[{"delta":{"function_call":{"name":"f","arguments":""}}}]}"#,
+                started(true),
+            ),
+            (
+                r#"{"choices":[{"delta":{"images":[{"type":"image_url"}]}}]}"#,
+                started(true),
+            ),
+            // Moonshot's usage, in the choice.
+            (
+                r#"{"choices":[{"delta":{},"usage":{"prompt_tokens":3}}]}"#,
+                started(true),
+            ),
+            (
                 r#"{"choices":[{"delta":{"tool_calls":[{"index":0}]}}]}"#,
                 started(true),
             ),

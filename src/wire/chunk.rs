@@ -22,6 +22,18 @@ pub(crate) fn number(raw: Option<&RawValue>) -> Option<u64> {
     serde_json::from_str(raw?.get()).ok()
 }
 
+/// Whether `value` says anything: absent, `null`, `""` and `[]` do not
+/// (spaces aside); any other value does.
+fn said(value: Option<&RawValue>) -> bool {
+    value.is_some_and(|v| {
+        let text = v.get().trim();
+        let empty_array = (text.strip_prefix('['))
+            .and_then(|inner| inner.strip_suffix(']'))
+            .is_some_and(|inner| inner.trim().is_empty());
+        !(text == "null" || text == "\"\"" || empty_array)
+    })
+}
+
 /// One chunk: its structure typed, its values borrowed from the event's
 /// text (read when they are used, kept as text otherwise), so that reading
 /// a chunk builds no tree. A value of an unexpected type is ignored, as in
@@ -74,22 +86,27 @@ impl<'a> ChunkView<'a> {
     }
 
     /// Whether the chunk adds to the answer: its usage, a tool call's
-    /// piece, or a choice's ending or usage, or a delta with text, a
-    /// refusal, reasoning (`reasoning_content`, `reasoning` or its
-    /// details), annotations, audio or images. A role alone, an empty delta
-    /// or a chunk of no choice says nothing: before an answer starts it
-    /// starts nothing, and after it (or while one is assembled), it is a
-    /// keep-alive. Log probabilities come with the text they are of (a
-    /// first chunk may hold them empty, beside its role).
+    /// piece, or a choice's ending, usage or log probabilities of a token,
+    /// or a delta with text, a refusal, reasoning (`reasoning_content`,
+    /// `reasoning` or its details), annotations, audio, images or a legacy
+    /// `function_call`'s piece. A role alone, an empty delta (log
+    /// probabilities of no token beside it, as OpenAI's first chunk may
+    /// hold) or a chunk of no choice says nothing: before an answer starts
+    /// it starts nothing, and after it (or while one is assembled), it is a
+    /// keep-alive.
     pub(crate) fn says_something(&self) -> bool {
-        // Absent, null, "", [] say nothing; any other value does.
-        let said = |value: Option<&RawValue>| {
-            value.is_some_and(|v| {
-                let text = v.get().trim();
-                let empty_array = (text.strip_prefix('['))
-                    .and_then(|inner| inner.strip_suffix(']'))
-                    .is_some_and(|inner| inner.trim().is_empty());
-                !(text == "null" || text == "\"\"" || empty_array)
+        #[derive(Deserialize)]
+        struct Logprobs<'a> {
+            #[serde(borrow, default)]
+            content: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            refusal: Option<&'a RawValue>,
+        }
+        let of_a_token = |logprobs: Option<&RawValue>| {
+            let logprobs = logprobs.filter(|raw| said(Some(raw)));
+            logprobs.is_some_and(|raw| match serde_json::from_str::<Logprobs>(raw.get()) {
+                Ok(logprobs) => said(logprobs.content) || said(logprobs.refusal),
+                Err(_) => true,
             })
         };
         said(self.usage)
@@ -97,6 +114,7 @@ impl<'a> ChunkView<'a> {
             || self.choices.iter().flatten().any(|choice| {
                 said(choice.finish_reason)
                     || said(choice.usage)
+                    || of_a_token(choice.logprobs)
                     || choice.delta.as_ref().is_some_and(|d| {
                         [
                             d.content,
@@ -107,6 +125,7 @@ impl<'a> ChunkView<'a> {
                             d.annotations,
                             d.audio,
                             d.images,
+                            d.function_call,
                         ]
                         .into_iter()
                         .any(said)
@@ -167,6 +186,10 @@ pub(crate) struct DeltaView<'a> {
     /// OpenRouter's images made by the model, each whole.
     #[serde(borrow, default)]
     pub(crate) images: Option<&'a RawValue>,
+    /// The legacy function call (OpenAI's `functions`): its name, then its
+    /// arguments in pieces.
+    #[serde(borrow, default)]
+    pub(crate) function_call: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
