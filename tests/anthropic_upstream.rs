@@ -919,8 +919,9 @@ async fn faults_after_the_first_event_end_the_stream_with_an_error_event() {
 }
 
 /// Pings, or text deltas that say nothing, alone hold a started stream
-/// for the chain deadline at most, for a chat client (to which they are
-/// keep-alives) and a Messages client (which gets them as they came).
+/// for the chain deadline at most, for a chat client (for which the
+/// transport reads either as a keep-alive comment) and a Messages client
+/// (which gets them as they came, the relay telling what adds nothing).
 #[tokio::test]
 async fn keep_alives_alone_hold_a_started_stream_for_the_chain_deadline_at_most() {
     for (empty_keep_alives, relayed) in [(false, "event: ping"), (true, r#""text":"""#)] {

@@ -731,8 +731,11 @@ impl HeldText {
     ) -> Result<(SmallVec<[Own; 2]>, bool), Unreadable> {
         let holds_keys = !self.scrubber.is_empty();
         // A name written with an escape would hide from the searches
-        // below: such an event goes on written again, its names plain.
-        if holds_keys && scan::hides_a_name(event.data.as_bytes()) {
+        // below: such an event goes on written again, its names plain
+        // (when there are keys to hold; else as it came, taken to add to
+        // the answer).
+        let hidden = scan::hides_a_name(event.data.as_bytes());
+        if holds_keys && hidden {
             let Ok(tree) = serde_json::from_str::<Value>(&event.data) else {
                 return Err(Unreadable);
             };
@@ -746,7 +749,7 @@ impl HeldText {
         // An empty text (a tool's first `input_json_delta`) says nothing.
         let says = unescapable || text.as_deref().is_some_and(|text| !text.is_empty());
         let adds = match kind {
-            EventKind::Delta(_) if native.is_some() => says,
+            EventKind::Delta(_) if native.is_some() => says || hidden && !holds_keys,
             _ => event.event.as_deref() != Some("ping"),
         };
         let keep = unescapable
@@ -1609,7 +1612,8 @@ mod tests {
     /// Whether a provider's own event adds to the answer (else it is a
     /// keep-alive), with keys to hold and without: a `ping` and a block's
     /// delta with an empty piece do not; a text that starts a key, held,
-    /// does.
+    /// does, and so does one whose name hides behind an escape. Without
+    /// keys, every event goes on as it came.
     #[test]
     fn a_ping_or_an_empty_delta_adds_nothing_to_the_answer() {
         let delta =
@@ -1623,6 +1627,9 @@ mod tests {
             ("content_block_delta", delta(r#"{"type":"text_delta","text":"hi"}"#), true),
             ("content_block_delta", delta(r#"{"type":"text_delta","text":"configured-k"}"#), true),
             ("content_block_delta", delta(r#"{"type":"signature_delta","signature":""}"#), true),
+            ("content_block_delta", delta(r#"{"type":"citations_delta","citation":{}}"#), true),
+            ("content_block_delta", delta(r#"{"type":"text_delta","t\u0065xt":"hi"}"#), true),
+            ("", r#"{"type":"ping"}"#.into(), true),
             (
                 "content_block_start",
                 r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#.into(),
@@ -1635,12 +1642,16 @@ mod tests {
             for (name, data, adds) in &cases {
                 let mut held = HeldText::new(&Redactor::new(keys.iter().copied()));
                 let event = Event {
-                    event: Some((*name).into()),
+                    event: (!name.is_empty()).then(|| (*name).into()),
                     data: data.clone(),
                     id: None,
                 };
-                let (_, added) = held.native(event).unwrap();
+                let (events, added) = held.native(event.clone()).unwrap();
                 assert_eq!(added, *adds, "{keys:?} {name} {data}");
+                if keys.is_empty() {
+                    let events: Vec<Event> = events.into_iter().map(own).collect();
+                    assert_eq!(events, [event], "{name} {data}");
+                }
             }
         }
     }
