@@ -406,3 +406,78 @@ async fn a_models_params_asking_several_choices_go_to_chat_clients_only() {
         .unwrap();
     assert!(chat.contains("\"index\":1"), "{chat}");
 }
+
+/// A chat client of OpenAI's legacy `functions` gets the model's
+/// `function_call` whole when it asked for a whole answer (clawgate
+/// streams from the provider and joins the pieces: the name as first
+/// said, the arguments in order), and as the provider sent it when it
+/// asked for a stream; `functions` reaches the provider as sent.
+#[tokio::test]
+async fn a_legacy_function_call_reaches_a_chat_client_whole_or_streamed() {
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|axum::Json(request): axum::Json<Value>| async move {
+            assert_eq!(request["functions"][0]["name"], "get_weather", "{request}");
+            let chunk = |delta: Value, finish: Value| {
+                json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            };
+            let events = [
+                chunk(
+                    json!({"role": "assistant", "content": null,
+                           "function_call": {"name": "get_weather", "arguments": ""}}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"function_call": {"arguments": "{\"city\":"}}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"function_call": {"arguments": "\"Paris\"}"}}),
+                    Value::Null,
+                ),
+                chunk(json!({}), json!("function_call")),
+            ];
+            let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            body.push_str("data: [DONE]\n\n");
+            ([("content-type", "text/event-stream")], body).into_response()
+        }),
+    );
+    let base = provider_app(app).await;
+    let gw = gateway(json!({
+        "models": {"mode": "replace", "providers": {"p": {"baseUrl": base, "apiKey": KEY,
+            "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": "p/m"}},
+    }))
+    .await;
+    let functions = json!([{"name": "get_weather", "parameters": {"type": "object"}}]);
+    let whole: Value = (gw.chat(json!({"messages": user_message(), "functions": functions})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let choice = &whole["choices"][0];
+    assert_eq!(
+        choice["message"]["function_call"],
+        json!({"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}),
+        "{whole}"
+    );
+    assert_eq!(choice["finish_reason"], "function_call", "{whole}");
+
+    let streamed = (gw.chat(json!({"messages": user_message(), "functions": functions,
+                                   "stream": true})))
+    .await
+    .text()
+    .await
+    .unwrap();
+    let arguments: String = sse_data(&streamed)
+        .iter()
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|chunk| {
+            let piece = chunk.pointer("/choices/0/delta/function_call/arguments")?;
+            piece.as_str().map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(arguments, "{\"city\":\"Paris\"}", "{streamed}");
+}

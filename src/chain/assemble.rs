@@ -2,7 +2,8 @@
 //! event and idle timeouts protect them as well; this module asks for the
 //! stream and assembles its chunks into the one `chat.completion` the
 //! client asked for: content, reasoning (under the field the provider used),
-//! tool calls with their arguments concatenated per index, finish reason,
+//! tool calls with their arguments concatenated per index (a legacy
+//! `function_call`'s too), finish reason,
 //! usage (top-level or Moonshot's per choice; the first that counts both
 //! sides, as a stream's, so a repeated usage chunk is not counted twice),
 //! and the provider's own members of the chunk and its choices
@@ -286,9 +287,9 @@ pub fn without_spelt_keys(completion: &mut Map<String, Value>, redactor: &Redact
 
 /// `completion`, a whole answer (assembled, or the provider's own), with a
 /// key that runs from one of a choice's strings into another (its
-/// reasoning, its text, its refusal, each call's arguments, in whichever
-/// order the stream gave them) replaced in both, as a stream's hold
-/// replaces it ([`crate::ops::scrub::Scrubber::mask_split_keys`]); the
+/// reasoning, its text, its refusal, each call's arguments, a legacy
+/// `function_call`'s too, in whichever order the stream gave them)
+/// replaced in both, as a stream's hold replaces it ([`crate::ops::scrub::Scrubber::mask_split_keys`]); the
 /// choice's `logprobs`, which would spell it token by token, go with it.
 pub fn masked_across_strings(completion: &mut Map<String, Value>, redactor: &Redactor) {
     let choices = completion.get_mut("choices").and_then(Value::as_array_mut);
@@ -324,6 +325,11 @@ fn masked_in(message: &mut Map<String, Value>, redactor: &Redactor) -> bool {
             ("content" | "refusal", Value::String(text)) => strings.push(text),
             (key, Value::String(text)) if key == reasoning => strings.push(text),
             ("tool_calls", Value::Array(list)) => calls = Some(list),
+            ("function_call", Value::Object(call)) => {
+                if let Some(Value::String(arguments)) = call.get_mut("arguments") {
+                    strings.push(arguments);
+                }
+            }
             _ => {}
         }
     }
@@ -443,6 +449,9 @@ struct Choice {
     /// The ids of the calls among them that are custom tools' (their
     /// `input` joined where a function's `arguments` are).
     custom_calls: Vec<String>,
+    /// The legacy `function_call` (OpenAI's `functions`): its name as
+    /// first said, its arguments joined.
+    function_call: Option<(Option<String>, String)>,
     /// OpenAI's `audio`, its pieces joined ([`join_audio`]).
     audio: Option<Map<String, Value>>,
     /// OpenRouter's `images`, in order.
@@ -536,6 +545,19 @@ impl Completion {
             }
             if let Some(Value::Array(images)) = delta.images.map(value) {
                 entry.images.extend(images);
+            }
+            if let Some(Value::Object(piece)) = delta.function_call.map(value) {
+                let (name, arguments) = entry.function_call.get_or_insert_default();
+                let text = |key| {
+                    piece
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .filter(|t| !t.is_empty())
+                };
+                if name.is_none() {
+                    *name = text("name").map(str::to_owned);
+                }
+                arguments.push_str(text("arguments").unwrap_or_default());
             }
             for call in delta.tool_calls.into_iter().flatten() {
                 let id = string(call.id);
@@ -632,6 +654,10 @@ impl Completion {
                     .collect();
                 if !calls.is_empty() {
                     message.insert("tool_calls".into(), Value::Array(calls));
+                }
+                if let Some((name, arguments)) = choice.function_call {
+                    let call = json!({"name": name.unwrap_or_default(), "arguments": arguments});
+                    message.insert("function_call".into(), call);
                 }
                 let mut out = Map::new();
                 out.insert("index".into(), json!(index));
@@ -899,6 +925,35 @@ mod tests {
             .map(|text| completion.push(serde_json::from_str(text).unwrap()))
             .collect();
         assert_eq!(pushed, Err(Unassembled::Calls(TooManyCalls)));
+    }
+
+    /// A legacy `function_call` (a client of OpenAI's `functions`, carried
+    /// to a chat provider) is joined as a call is: its name as first said,
+    /// its arguments in order; a key split across its pieces is masked.
+    #[test]
+    fn a_legacy_function_call_is_assembled() {
+        let piece =
+            |call: Value| json!({"choices": [{"index": 0, "delta": {"function_call": call}}]});
+        let chunks = [
+            piece(json!({"name": "get_weather", "arguments": ""})),
+            piece(json!({"arguments": "{\"city\":"})),
+            piece(json!({"name": "", "arguments": "\"Paris\"}"})),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "function_call"}]}),
+        ];
+        let assembled = assemble(&chunks);
+        assert_eq!(
+            assembled["choices"][0]["message"]["function_call"],
+            json!({"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"})
+        );
+        assert_eq!(assembled["choices"][0]["finish_reason"], "function_call");
+        let key = "sk-or-v1-0123456789abcdef0123456789abcdef";
+        let redactor = Redactor::new([key.to_string()]);
+        let mut answer = json!({"choices": [{"index": 0, "message": {
+            "content": format!("use {}", &key[..12]),
+            "function_call": {"name": "f", "arguments": format!("{}\"}}", &key[12..])},
+        }}]});
+        masked_across_strings(answer.as_object_mut().unwrap(), &redactor);
+        assert!(!answer.to_string().contains(&key[12..]), "{answer}");
     }
 
     /// As many choices as `n` may ask for, and no more: each is a message
