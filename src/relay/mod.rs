@@ -250,7 +250,7 @@ pub fn relay(
                         Ok(event)
                     }
                     Ok(sse::Item::Comment(text)) => {
-                        liveness.keep_alive();
+                        liveness.heard(false);
                         yield Item::KeepAlive(comment(&redactor, &text));
                         continue;
                     }
@@ -427,15 +427,6 @@ impl Liveness {
         }
     }
 
-    fn event(&mut self) {
-        self.last_event = Instant::now();
-        self.kept_alive = false;
-    }
-
-    fn keep_alive(&mut self) {
-        self.kept_alive = true;
-    }
-
     /// A chunk: an event, unless it says nothing (an empty delta, a role
     /// alone, no choice).
     fn chunk(&mut self, data: &str) {
@@ -444,12 +435,12 @@ impl Liveness {
     }
 
     /// Something came: an event when it `adds` to the answer, else a
-    /// keep-alive.
+    /// keep-alive (a comment, a `ping`, an empty delta).
     fn heard(&mut self, adds: bool) {
-        match adds {
-            true => self.event(),
-            false => self.keep_alive(),
+        if adds {
+            self.last_event = Instant::now();
         }
+        self.kept_alive = !adds;
     }
 
     /// How long to wait for the next item, and the timeout if none comes:
