@@ -33,7 +33,7 @@ use crate::ops::redact::Redactor;
 use crate::ops::scrub::REDACTED;
 use crate::translate::held_calls::{HeldCalls, TooManyCalls};
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
-use crate::wire::anthropic::DeltaKind;
+use crate::wire::anthropic::{DeltaKind, EventKind};
 use crate::wire::chunk::{self, ChunkView, Place, number, text as string};
 use crate::wire::usage::Usage;
 
@@ -233,22 +233,20 @@ pub async fn collect(
     }
 }
 
-/// Whether a provider's own event adds to the answer (`None`: it is not
-/// JSON): any but a `ping`, and a block's delta only with a piece (text,
-/// thinking, a tool's input, a signature, a citation) that is not empty.
+/// Whether a provider's own event adds to the answer, as the relay judges
+/// one ([`EventKind::adds`]); `None`: it is not JSON.
 fn adds_to_the_answer(event: &Event) -> Option<bool> {
-    if !DeltaKind::is_delta(event) {
+    let kind = EventKind::of(event);
+    let Some(member) = kind.delta().and_then(DeltaKind::member) else {
         serde_json::from_str::<serde::de::IgnoredAny>(&event.data).ok()?;
-        return Some(event.event.as_deref() != Some("ping"));
-    }
+        return Some(kind.adds(event.event.as_deref(), None));
+    };
     let data: Value = serde_json::from_str(&event.data).ok()?;
-    let Some(Value::Object(delta)) = data.get("delta") else {
-        return Some(true);
+    let piece = match data.get("delta").and_then(|delta| delta.get(member)) {
+        None | Some(Value::Null) => Some(""),
+        Some(piece) => piece.as_str(),
     };
-    let piece = |(key, value): (&String, &Value)| {
-        key != "type" && !value.is_null() && value.as_str() != Some("")
-    };
-    Some(delta.iter().any(piece))
+    Some(kind.adds(event.event.as_deref(), piece))
 }
 
 /// The value of `raw`, read once when it is kept.
@@ -1158,6 +1156,54 @@ mod tests {
             event: name.map(str::to_string),
             data: data.into(),
             id: None,
+        }
+    }
+
+    /// A provider's own event is judged as the relay judges it
+    /// ([`EventKind::adds`]): a `ping`, or a text, thinking or tool-input
+    /// delta with an empty or null piece, adds nothing; any other event,
+    /// a signature's delta among them, does; one that is not JSON breaks
+    /// the answer.
+    #[test]
+    fn a_providers_own_event_adds_as_the_relay_judges_it() {
+        let delta =
+            |delta: &str| format!(r#"{{"type":"content_block_delta","index":0,"delta":{delta}}}"#);
+        let cases = [
+            (Some("ping"), r#"{"type":"ping"}"#.to_string(), Some(false)),
+            (
+                None,
+                delta(r#"{"type":"text_delta","text":""}"#),
+                Some(false),
+            ),
+            (
+                None,
+                delta(r#"{"type":"thinking_delta","thinking":null}"#),
+                Some(false),
+            ),
+            (
+                None,
+                delta(r#"{"type":"input_json_delta","partial_json":""}"#),
+                Some(false),
+            ),
+            (
+                None,
+                delta(r#"{"type":"text_delta","text":"hi"}"#),
+                Some(true),
+            ),
+            (
+                None,
+                delta(r#"{"type":"signature_delta","signature":""}"#),
+                Some(true),
+            ),
+            (
+                Some("message_delta"),
+                r#"{"type":"message_delta","delta":{}}"#.into(),
+                Some(true),
+            ),
+            (Some("content_block_delta"), "not json".into(), None),
+        ];
+        for (name, data, adds) in cases {
+            assert_eq!(adds_to_the_answer(&event(name, &data)), adds, "{data}");
         }
     }
 

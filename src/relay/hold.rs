@@ -198,37 +198,38 @@ enum Strand {
     Call(u64),
 }
 
-/// A JSON member's key as it is written, `"name"`.
+/// A JSON member's key, by its name (written in quotes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key(&'static str);
 
 impl Key {
     fn name(self) -> &'static str {
-        &self.0[1..self.0.len() - 1]
+        self.0
     }
 
     /// Where its value starts in `rest` (after white space), when `rest`
-    /// starts with it as a member's key: itself and a colon, white space
-    /// allowed before the colon as JSON allows it.
+    /// starts with it as a member's key: its name in quotes and a colon,
+    /// white space allowed before the colon as JSON allows it.
     fn value_in(self, rest: &[u8]) -> Option<usize> {
-        let after = rest.strip_prefix(self.0.as_bytes())?;
+        let quoted = rest.strip_prefix(b"\"")?.strip_prefix(self.0.as_bytes())?;
+        let after = quoted.strip_prefix(b"\"")?;
         let colon = after.iter().position(|b| !b.is_ascii_whitespace())?;
-        (after[colon] == b':').then_some(self.0.len() + colon + 1)
+        (after[colon] == b':').then_some(self.0.len() + 2 + colon + 1)
     }
 }
 
 /// The member that holds every key the hold reads (`choices[0].delta`,
 /// an Anthropic event's `delta`): nothing before it is looked at.
-const DELTA: Key = Key("\"delta\"");
+const DELTA: Key = Key("delta");
 
-const CONTENT: Key = Key("\"content\"");
+const CONTENT: Key = Key("content");
 
-const REFUSAL: Key = Key("\"refusal\"");
+const REFUSAL: Key = Key("refusal");
 
-const ARGUMENTS: Key = Key("\"arguments\"");
+const ARGUMENTS: Key = Key("arguments");
 
 /// The chunk members that carry reasoning, as providers name them.
-const REASONING_KEYS: [Key; 2] = [Key("\"reasoning_content\""), Key("\"reasoning\"")];
+const REASONING_KEYS: [Key; 2] = [Key("reasoning_content"), Key("reasoning")];
 
 /// An Anthropic content delta that carries text: its kind, and the
 /// member of `delta` holding the text.
@@ -722,9 +723,8 @@ impl HeldText {
     /// escaped letter) is read whole, and one that must be read whole but
     /// cannot be is [`Unreadable`].
     ///
-    /// With them, whether the event adds to the answer: any but a `ping`,
-    /// and a block's text, thinking or tool-input delta only when its
-    /// piece is not empty. One that adds nothing is a keep-alive.
+    /// With them, whether the event adds to the answer
+    /// ([`EventKind::adds`]): one that adds nothing is a keep-alive.
     pub(super) fn native(
         &mut self,
         mut event: Event,
@@ -748,10 +748,14 @@ impl HeldText {
         let text = text.and_then(Result::ok);
         // An empty text (a tool's first `input_json_delta`) says nothing.
         let says = unescapable || text.as_deref().is_some_and(|text| !text.is_empty());
-        let adds = match kind {
-            EventKind::Delta(_) if native.is_some() => says || hidden && !holds_keys,
-            _ => event.event.as_deref() != Some("ping"),
+        // A piece that could not be read, or whose name could hide from the
+        // search, is not known to be empty.
+        let piece = match &text {
+            _ if unescapable || hidden && !holds_keys => None,
+            Some(text) => Some(&**text),
+            None => Some(""),
         };
+        let adds = kind.adds(event.event.as_deref(), piece);
         let keep = unescapable
             || (text.as_deref()).is_some_and(|text| self.scrubber.key_start_at_end(text) > 0);
         if !holds_keys || !keep && self.native.is_none() {
@@ -991,7 +995,7 @@ fn detail_text(entry: &Map<String, Value>) -> Option<&'static str> {
 /// several choices, which the fast path, reading one, cannot pass.
 fn packs_choices(data: &[u8]) -> bool {
     static DELTAS: LazyLock<memmem::Finder<'static>> =
-        LazyLock::new(|| memmem::Finder::new(DELTA.0.as_bytes()));
+        LazyLock::new(|| memmem::Finder::new(b"\"delta\""));
     (DELTAS.find_iter(data))
         .filter(|&at| DELTA.value_in(&data[at..]).is_some())
         .nth(1)
@@ -1036,12 +1040,7 @@ fn native_text(kind: EventKind) -> Option<(NativeDelta, &'static str)> {
         EventKind::Start(BlockKind::Thinking) => (DeltaKind::Thinking, "content_block"),
         EventKind::Start(_) | EventKind::Other => return None,
     };
-    let member = match kind {
-        DeltaKind::Text => Key("\"text\""),
-        DeltaKind::Thinking => Key("\"thinking\""),
-        DeltaKind::InputJson => Key("\"partial_json\""),
-        DeltaKind::Other => return None,
-    };
+    let member = Key(kind.member()?);
     Some((NativeDelta { kind, member }, holder))
 }
 

@@ -1227,6 +1227,19 @@ impl EventKind {
             _ => None,
         }
     }
+
+    /// Whether an event of this kind, named `name`, adds to the answer
+    /// (one that adds nothing is a keep-alive): any but a `ping`, and a
+    /// text, thinking or tool-input delta only when its piece (its
+    /// [`DeltaKind::member`]: `None` when it could not be read, `""` when
+    /// absent) is not empty. The one rule for the relay, which holds a
+    /// client's stream, and for a whole answer being assembled.
+    pub fn adds(self, name: Option<&str>, piece: Option<&str>) -> bool {
+        match self.delta().and_then(DeltaKind::member) {
+            Some(_) => piece != Some(""),
+            None => name != Some("ping"),
+        }
+    }
 }
 
 impl DeltaKind {
@@ -1235,6 +1248,17 @@ impl DeltaKind {
         match event.event.as_deref() {
             Some(name) => name == "content_block_delta",
             None => has_type(&event.data, 1, "content_block_delta"),
+        }
+    }
+
+    /// The member of its delta that holds its piece; `None` for another
+    /// kind.
+    pub fn member(self) -> Option<&'static str> {
+        match self {
+            DeltaKind::Text => Some("text"),
+            DeltaKind::Thinking => Some("thinking"),
+            DeltaKind::InputJson => Some("partial_json"),
+            DeltaKind::Other => None,
         }
     }
 
