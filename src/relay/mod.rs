@@ -65,7 +65,7 @@ use crate::ops::redact::Redactor;
 use crate::providers::response::{StreamShaping, may_need_shaping, note_usage, shape_chunk};
 use crate::upstream::{AttemptError, EventStream, describe, error_details, truncate};
 use crate::wire::anthropic::EventKind;
-use crate::wire::chunk::ChunkView;
+use crate::wire::chunk::{ChunkView, number};
 use crate::wire::usage::Usage;
 
 mod hold;
@@ -245,10 +245,7 @@ pub fn relay(
                 (Some(cut), _) => Err(cut),
                 (None, Some(event)) => Ok(event),
                 (None, None) => match next_event(&mut rest, &liveness, aborted.as_mut()).await {
-                    Ok(sse::Item::Event(event)) => {
-                        liveness.chunk(&event.data);
-                        Ok(event)
-                    }
+                    Ok(sse::Item::Event(event)) => Ok(event),
                     Ok(sse::Item::Comment(text)) => {
                         liveness.heard(false);
                         yield Item::KeepAlive(comment(&redactor, &text));
@@ -287,13 +284,16 @@ pub fn relay(
                     break;
                 }
             };
+            // Each chunk is read once, here, for all that reads it.
+            let chunk = ChunkView::read(event.data.trim());
+            liveness.chunk(chunk.as_ref());
             let frame = if native {
-                ending(&event.data, &mut relabel.shaping)
+                ending(&event.data, chunk.as_ref(), &mut relabel.shaping)
             } else {
                 if chat_upstream {
-                    finished.read(&event.data);
+                    finished.read(chunk.as_ref());
                 }
-                relabel.frame(&event.data)
+                relabel.frame(&event.data, chunk)
             };
             if let Some(usage) = relabel.shaping.take_usage() {
                 output = Some(usage.output);
@@ -330,9 +330,7 @@ pub fn relay(
 
 /// The choices of a chat stream seen, and those given a finish reason,
 /// each a bit (a choice past 127, which a whole answer does not keep
-/// either, is not told apart). A chunk is read whole
-/// only where it may change either: where it holds a finish reason other
-/// than `null`, or an index other than 0 (a choice's, or a call's).
+/// either, is not told apart).
 #[derive(Default)]
 struct Finished {
     seen: u128,
@@ -340,42 +338,12 @@ struct Finished {
 }
 
 impl Finished {
-    /// Notes the choices of chunk `data`.
-    fn read(&mut self, data: &str) {
-        static FINISH: LazyLock<memmem::Finder<'static>> =
-            LazyLock::new(|| memmem::Finder::new(b"\"finish_reason\""));
-        static INDEX: LazyLock<memmem::Finder<'static>> =
-            LazyLock::new(|| memmem::Finder::new(b"\"index\""));
-        let bytes = data.as_bytes();
-        // The value after the key found at `at`, `len` bytes long.
-        let value = |at: usize, len: usize| {
-            let after = bytes[at + len..].trim_ascii_start().strip_prefix(b":");
-            after.map(<[u8]>::trim_ascii_start).unwrap_or_default()
-        };
+    /// Notes the choices of a chunk (`None`: not one).
+    fn read(&mut self, chunk: Option<&ChunkView>) {
         self.seen |= 1;
-        let finishes = FINISH
-            .find_iter(bytes)
-            .any(|at| !value(at, 15).starts_with(b"null"));
-        let another = INDEX
-            .find_iter(bytes)
-            .any(|at| !value(at, 7).starts_with(b"0"));
-        if !finishes && !another {
-            return;
-        }
-        #[derive(serde::Deserialize)]
-        struct Chunk {
-            #[serde(default)]
-            choices: Vec<Choice>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Choice {
-            #[serde(default)]
-            index: u64,
-            finish_reason: Option<serde::de::IgnoredAny>,
-        }
-        let chunk = serde_json::from_str::<Chunk>(data);
-        for choice in chunk.map(|chunk| chunk.choices).unwrap_or_default() {
-            let bit = 1u128 << choice.index.min(127);
+        let choices = chunk.and_then(|chunk| chunk.choices.as_ref());
+        for choice in choices.into_iter().flatten() {
+            let bit = 1u128 << number(choice.index).unwrap_or(0).min(127);
             self.seen |= bit;
             if choice.finish_reason.is_some() {
                 self.done |= bit;
@@ -427,10 +395,9 @@ impl Liveness {
         }
     }
 
-    /// A chunk: an event, unless it says nothing (an empty delta, a role
-    /// alone, no choice).
-    fn chunk(&mut self, data: &str) {
-        let chunk = ChunkView::read(data.trim_start());
+    /// A chunk (`None`: not one, `[DONE]` among them): an event, unless it
+    /// says nothing (an empty delta, a role alone, no choice).
+    fn chunk(&mut self, chunk: Option<&ChunkView>) {
         self.heard(chunk.is_none_or(|chunk| chunk.error.is_some() || chunk.says_something()));
     }
 
@@ -544,7 +511,8 @@ struct Relabel {
 }
 
 impl Relabel {
-    fn frame(&mut self, data: &str) -> Frame {
+    /// The frame of chunk `data`, read as `chunk`.
+    fn frame(&mut self, data: &str, chunk: Option<ChunkView>) -> Frame {
         let data = data.trim();
         if data == "[DONE]" {
             return Frame::Done;
@@ -556,7 +524,7 @@ impl Relabel {
             // The common chunk, for an encoder that reads parts: read once,
             // straight from the provider's text (the model's name is the
             // encoder's to write).
-            if let Some(chunk) = ChunkView::read(data).filter(ChunkView::plain) {
+            if let Some(chunk) = chunk.filter(ChunkView::plain) {
                 if chunk.error.is_some() {
                     return reported_error(data);
                 }
@@ -626,18 +594,13 @@ impl Relabel {
 /// A chunk read only for how the stream ends, when the client gets the
 /// provider's own events: `[DONE]`, an error, or nothing (its usage, if
 /// it says one, noted in `shaping`).
-fn ending(data: &str, shaping: &mut StreamShaping) -> Frame {
+fn ending(data: &str, chunk: Option<&ChunkView>, shaping: &mut StreamShaping) -> Frame {
     let data = data.trim();
     if data == "[DONE]" {
         return Frame::Done;
     }
     note_usage(data, shaping);
-    static ERROR: LazyLock<memmem::Finder<'static>> =
-        LazyLock::new(|| memmem::Finder::new(b"\"error\""));
-    if ERROR.find(data.as_bytes()).is_none() {
-        return Frame::Skip;
-    }
-    match ChunkView::read(data) {
+    match chunk {
         Some(chunk) if chunk.error.is_some() => reported_error(data),
         _ => Frame::Skip,
     }
@@ -792,6 +755,13 @@ mod tests {
         assert_eq!(outcome.recv().unwrap(), "panic");
     }
 
+    impl Relabel {
+        /// [`Relabel::frame`] of `data`, read as the stream reads it.
+        fn framed(&mut self, data: &str) -> Frame {
+            self.frame(data, ChunkView::read(data.trim()))
+        }
+    }
+
     fn relabel(parts: bool) -> Relabel {
         let model_ref = ModelRef::parse("kimi/kimi-for-coding").unwrap();
         Relabel {
@@ -812,7 +782,7 @@ mod tests {
     }
 
     fn check(data: &str, expected: &str) {
-        let got = match relabel(false).frame(data) {
+        let got = match relabel(false).framed(data) {
             Frame::Chunk(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
             Frame::Parts(parts) => panic!("parts {parts:?} from a relay asked for bytes"),
             Frame::Skip => "SKIP".to_string(),
@@ -833,14 +803,14 @@ mod tests {
         };
         let mut relay = relabel(false);
         let call = r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]}}]}"#;
-        assert!(text(relay.frame(call)).contains(r#""arguments":"{}""#));
+        assert!(text(relay.framed(call)).contains(r#""arguments":"{}""#));
         let content = r#"{"choices":[{"index":0,"delta":{"content":"x"}}]}"#;
-        assert!(text(relay.frame(content)).contains(r#""content":"x""#));
+        assert!(text(relay.framed(content)).contains(r#""content":"x""#));
         let stop = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
-        assert!(text(relay.frame(stop)).contains(r#""finish_reason":"tool_calls""#));
+        assert!(text(relay.framed(stop)).contains(r#""finish_reason":"tool_calls""#));
         let mut plain = relabel(false);
-        assert!(text(plain.frame(content)).contains(r#""content":"x""#));
-        assert!(text(plain.frame(stop)).contains(r#""finish_reason":"stop""#));
+        assert!(text(plain.framed(content)).contains(r#""content":"x""#));
+        assert!(text(plain.framed(stop)).contains(r#""finish_reason":"stop""#));
         // Every chunk shaped (OpenRouter's reasoning in each): the calls
         // are seen all the same.
         let mut shaped = relabel(false);
@@ -850,15 +820,15 @@ mod tests {
         let call = reasoning(
             r#""tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]"#,
         );
-        assert!(text(shaped.frame(&call)).contains(r#""arguments":"{}""#));
+        assert!(text(shaped.framed(&call)).contains(r#""arguments":"{}""#));
         let stop = r#"{"choices":[{"index":0,"delta":{"reasoning":"r"},"finish_reason":"stop"}]}"#;
-        assert!(text(shaped.frame(stop)).contains(r#""finish_reason":"tool_calls""#));
+        assert!(text(shaped.framed(stop)).contains(r#""finish_reason":"tool_calls""#));
         // An empty or null list of calls is none.
         for none in [r#""tool_calls":[]"#, r#""tool_calls":null"#] {
             let mut empty = relabel(false);
-            let _ = text(empty.frame(&reasoning(none)));
+            let _ = text(empty.framed(&reasoning(none)));
             assert!(
-                text(empty.frame(stop)).contains(r#""finish_reason":"stop""#),
+                text(empty.framed(stop)).contains(r#""finish_reason":"stop""#),
                 "{none}"
             );
         }
@@ -888,11 +858,11 @@ mod tests {
             ),
         ];
         for (data, why) in events {
-            match relabel(false).frame(data) {
+            match relabel(false).framed(data) {
                 Frame::Error(error) => assert!(error.to_string().contains(why), "{error}"),
                 _ => panic!("{why} passed"),
             }
-            match relabel(true).frame(data) {
+            match relabel(true).framed(data) {
                 Frame::Error(error) => assert!(error.to_string().contains(why), "{error}"),
                 Frame::Parts(parts) => assert_eq!(parts, [Part::Text("hi".into())], "{why}"),
                 _ => panic!("{why}: neither read nor refused"),
@@ -939,17 +909,17 @@ mod tests {
         // all in one stream.
         let (mut bytes, mut parts) = (relabel(false), relabel(true));
         for data in events {
-            let via_bytes = outcome(relabel(false).frame(data));
-            let via_parts = outcome(relabel(true).frame(data));
+            let via_bytes = outcome(relabel(false).framed(data));
+            let via_parts = outcome(relabel(true).framed(data));
             assert_eq!(via_parts, via_bytes, "event {data}");
             assert_eq!(
-                outcome(parts.frame(data)),
-                outcome(bytes.frame(data)),
+                outcome(parts.framed(data)),
+                outcome(bytes.framed(data)),
                 "in a stream: {data}"
             );
         }
         // The usage was priced and its reasoning tokens kept.
-        let Frame::Parts(usage) = relabel(true).frame(events[9]) else {
+        let Frame::Parts(usage) = relabel(true).framed(events[9]) else {
             panic!("usage read");
         };
         let [Part::Usage(usage)] = usage.as_slice() else {
@@ -964,11 +934,11 @@ mod tests {
         // priced, as one written plainly: on both paths.
         for parts in [false, true] {
             let mut relay = relabel(parts);
-            let _ = relay.frame(events[11]);
+            let _ = relay.framed(events[11]);
             let counted = relay.shaping.take_usage();
             assert_eq!(counted.map(|u| u.input), Some(5), "parts: {parts}");
             let mut plain = relabel(parts);
-            let _ = plain.frame(&events[11].replace(r"\u0075", "u"));
+            let _ = plain.framed(&events[11].replace(r"\u0075", "u"));
             assert_eq!(plain.shaping.take_usage(), counted, "parts: {parts}");
         }
     }
@@ -1026,7 +996,7 @@ mod tests {
             "[1]",
         ] {
             check(data, not_json);
-            let parts = relabel(true).frame(data);
+            let parts = relabel(true).framed(data);
             assert!(matches!(parts, Frame::Error(_)), "{data}");
         }
     }
@@ -1105,17 +1075,20 @@ mod tests {
         };
         let call = json!({"tool_calls": [{"index": 1, "id": "c", "function": {"name": "f"}}]});
         let mut one = Finished::default();
-        one.read(&chunk(0, Value::Null, json!({"content": "a"})));
-        one.read(&chunk(0, Value::Null, call));
+        let read = |finished: &mut Finished, data: String| {
+            finished.read(ChunkView::read(&data).as_ref());
+        };
+        read(&mut one, chunk(0, Value::Null, json!({"content": "a"})));
+        read(&mut one, chunk(0, Value::Null, call));
         assert!(!one.all());
-        one.read(&chunk(0, json!("tool_calls"), json!({})));
+        read(&mut one, chunk(0, json!("tool_calls"), json!({})));
         assert!(one.all());
 
         let mut two = Finished::default();
-        two.read(&chunk(1, Value::Null, json!({"content": "b"})));
-        two.read(&chunk(0, json!("stop"), json!({})));
+        read(&mut two, chunk(1, Value::Null, json!({"content": "b"})));
+        read(&mut two, chunk(0, json!("stop"), json!({})));
         assert!(!two.all(), "choice 1 has not finished");
-        two.read(&chunk(1, json!("length"), json!({})));
+        read(&mut two, chunk(1, json!("length"), json!({})));
         assert!(two.all());
     }
 
