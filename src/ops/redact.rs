@@ -193,7 +193,8 @@ pub fn cut_to(text: &str, most: usize) -> (&str, bool) {
 const MIN_ENCODED_LEN: usize = 12;
 
 /// RFC 3986's unreserved characters are the ones a URL leaves as they
-/// are; `urllib`'s `quote` leaves `/` too.
+/// are; `urllib`'s `quote` leaves `/` too; an encoder that leaves only
+/// letters and digits encodes them all (`NON_ALPHANUMERIC`).
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
@@ -216,7 +217,7 @@ fn encoded_forms(secrets: &[Box<str>]) -> Vec<String> {
         .filter(|secret| secret.len() >= MIN_ENCODED_LEN)
     {
         forms.push(secret.to_string());
-        for set in [UNRESERVED, UNRESERVED_AND_SLASH] {
+        for set in [UNRESERVED, UNRESERVED_AND_SLASH, NON_ALPHANUMERIC] {
             forms.push(utf8_percent_encode(secret, set).to_string());
         }
         for offset in 0..3 {
@@ -457,6 +458,11 @@ mod tests {
         }
         let plain = "400: the model kimi-k2.6 is not available; c2VjcmV0cw== aGVsbG8gd29ybGQ=";
         assert_eq!(redactor.scrub(plain), plain);
+        // A key's `-` and `_`, which a URL leaves as they are, encoded too
+        // by an encoder that leaves only letters and digits.
+        let dashed = Redactor::new(["sk-or-v1-0123456789_abcdef"]);
+        let echo = "bad key sk%2Dor%2dv1%2D0123456789%5Fabcdef";
+        assert!(!dashed.scrub(echo).contains("0123456789"), "{echo}");
         // A short secret has no encoded forms: its base64 would be a word.
         let short = Redactor::new(["abcd1234"]);
         assert_eq!(
