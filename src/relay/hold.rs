@@ -995,7 +995,7 @@ fn detail_text(entry: &Map<String, Value>) -> Option<&'static str> {
 /// several choices, which the fast path, reading one, cannot pass.
 fn packs_choices(data: &[u8]) -> bool {
     static DELTAS: LazyLock<memmem::Finder<'static>> =
-        LazyLock::new(|| memmem::Finder::new(b"\"delta\""));
+        LazyLock::new(|| memmem::Finder::new(&format!("\"{}\"", DELTA.name())).into_owned());
     (DELTAS.find_iter(data))
         .filter(|&at| DELTA.value_in(&data[at..]).is_some())
         .nth(1)
