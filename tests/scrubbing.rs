@@ -1094,3 +1094,62 @@ async fn a_key_echoed_encoded_in_a_refusal_reaches_neither_the_client_nor_the_lo
         assert!(!log.contains(form.as_str()), "{form} in the log");
     }
 }
+
+/// A legacy `function_call` (a chat client of OpenAI's `functions`) whose
+/// arguments spell the key out across two pieces reaches the client
+/// without it, whole or streamed.
+#[tokio::test]
+async fn a_key_split_across_a_legacy_function_calls_pieces_reaches_no_client() {
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let piece = |call: Value| {
+                json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                       "choices": [{"index": 0, "delta": {"function_call": call}, "finish_reason": null}]})
+            };
+            let events = [
+                piece(json!({"name": "read", "arguments": ""})),
+                piece(json!({"arguments": "{\"path\":\"sk-split-0123456"})),
+                piece(json!({"arguments": "789abcdef\"}"})),
+                json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "function_call"}]}),
+            ];
+            let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            body.push_str("data: [DONE]\n\n");
+            ([("content-type", "text/event-stream")], body).into_response()
+        }),
+    );
+    let base = provider_app(app).await;
+    let config = json!({
+        "models": {"mode": "replace", "providers": {"split": {"baseUrl": base,
+            "apiKey": "${SPLIT_KEY}", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "split/m"}}},
+    });
+    let gw = gateway_with_env(config, &[("SPLIT_KEY", SPLIT_KEY)]).await;
+    let functions = json!([{"name": "read", "parameters": {"type": "object"}}]);
+    for stream in [false, true] {
+        let body = (gw.chat(json!({"messages": [{"role": "user", "content": "hi"}],
+                                   "functions": functions, "stream": stream})))
+        .await
+        .text()
+        .await
+        .unwrap();
+        let arguments: String = match stream_events(&body) {
+            Some(events) => (events.iter())
+                .filter_map(|e| e["choices"][0]["delta"]["function_call"]["arguments"].as_str())
+                .collect(),
+            None => {
+                let whole: Value = serde_json::from_str(&body).unwrap();
+                let arguments = &whole["choices"][0]["message"]["function_call"]["arguments"];
+                arguments.as_str().unwrap_or_default().to_string()
+            }
+        };
+        for text in [&body, &arguments] {
+            assert!(!text.contains("789abcdef"), "stream={stream}: {text}");
+        }
+        assert!(
+            arguments.contains("[redacted]"),
+            "stream={stream}: {arguments} in {body}"
+        );
+    }
+}

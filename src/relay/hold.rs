@@ -133,6 +133,9 @@ struct HeldChoice {
     id: Value,
     /// The tail of a tool call's arguments, and the call's index.
     call: Option<(u64, String)>,
+    /// The tail of a legacy `function_call`'s arguments (OpenAI's
+    /// `functions`: one call, no index).
+    function: String,
     /// The `logprobs` of the chunks whose text is held, joined: they go
     /// with it, or with a key it joins into (they spell it out token by
     /// token, where the bytes' scrub finds no key).
@@ -152,6 +155,7 @@ impl Default for HeldChoice {
             detail_kind: None,
             id: Value::Null,
             call: None,
+            function: String::new(),
             logprobs: Map::new(),
             logprobs_spell_key: false,
         }
@@ -165,6 +169,7 @@ impl HeldChoice {
             || !self.reasoning.is_empty()
             || !self.refusal.is_empty()
             || self.call.is_some()
+            || !self.function.is_empty()
     }
 }
 
@@ -196,6 +201,8 @@ enum Strand {
     Refusal,
     /// The arguments of the tool call at this index.
     Call(u64),
+    /// The arguments of a legacy `function_call`.
+    Function,
 }
 
 /// A JSON member's key, by its name (written in quotes).
@@ -444,6 +451,10 @@ impl HeldText {
         let text = |key: Key| Some(delta.get(key.name())?.as_str()?.to_owned());
         let reasoning = (REASONING_KEYS.into_iter()).find_map(|key| Some((key, text(key)?)));
         let (mut content, mut refusal) = (text(CONTENT), text(REFUSAL));
+        // A legacy `function_call`'s arguments: a string of their own.
+        let function_call = delta.get("function_call");
+        let function = function_call.and_then(|call| call.get(ARGUMENTS.name())?.as_str());
+        let mut function = function.map(str::to_owned);
         if let Some((key, _)) = reasoning {
             self.held.reasoning_key = key;
         }
@@ -475,6 +486,7 @@ impl HeldText {
                 .into_iter()
                 .chain(content.as_mut().map(|text| (Strand::Text, text)))
                 .chain(refusal.as_mut().map(|text| (Strand::Refusal, text)))
+                .chain(function.as_mut().map(|text| (Strand::Function, text)))
                 .chain(calls)
                 .collect();
             self.held.logprobs_spell_key |= self.across(&mut strings);
@@ -500,6 +512,7 @@ impl HeldText {
             refusal,
             last,
         );
+        self.pass_function(delta, function, last);
         self.pass_calls(delta, last);
         self.mask_split_names(delta);
         if let Some(Value::Object(logprobs)) = logprobs {
@@ -574,6 +587,7 @@ impl HeldText {
             (Strand::Reasoning, &mut self.held.reasoning),
             (Strand::Text, &mut self.held.text),
             (Strand::Refusal, &mut self.held.refusal),
+            (Strand::Function, &mut self.held.function),
         ];
         for (strand, tail) in held.into_iter().chain(call) {
             let goes_on = |(s, text): &(Strand, &mut String)| *s == strand && !text.is_empty();
@@ -587,6 +601,27 @@ impl HeldText {
             }
         }
         masked
+    }
+
+    /// `delta`'s legacy `function_call` (its `arguments` read as
+    /// `arguments`) passed through the hold as a string of its own: its
+    /// tail that could start a key held, what was held going before its
+    /// next piece, or in a `function_call` of its own with the `last`
+    /// delta.
+    fn pass_function(
+        &mut self,
+        delta: &mut Map<String, Value>,
+        arguments: Option<String>,
+        last: bool,
+    ) {
+        let held = &mut self.held.function;
+        if arguments.is_none() && (held.is_empty() || !last) {
+            return;
+        }
+        let call = delta.entry("function_call").or_insert_with(|| json!({}));
+        if let Value::Object(call) = call {
+            Self::pass_member(&self.scrubber, held, call, ARGUMENTS, arguments, last);
+        }
     }
 
     /// `delta`'s `tool_calls` passed through the hold, each call's
@@ -874,9 +909,10 @@ impl HeldText {
             std::mem::take(&mut self.held.refusal),
         );
         let mut call = self.held.call.take();
+        let mut function = std::mem::take(&mut self.held.function);
         // What a key could have started is released at the end: one that
         // is most of a key goes masked.
-        for held in [&mut text, &mut reasoning, &mut refusal]
+        for held in [&mut text, &mut reasoning, &mut refusal, &mut function]
             .into_iter()
             .chain(call.as_mut().map(|(_, arguments)| arguments))
         {
@@ -896,7 +932,8 @@ impl HeldText {
                 .collect();
             return (!rest.is_empty()).then_some(Item::Parts(rest));
         }
-        if text.is_empty() && reasoning.is_empty() && refusal.is_empty() && call.is_none() {
+        let held = [&text, &reasoning, &refusal, &function];
+        if held.iter().all(|held| held.is_empty()) && call.is_none() {
             return None;
         }
         let mut delta = Map::new();
@@ -913,6 +950,9 @@ impl HeldText {
         }
         if let Some(call) = call {
             delta.insert("tool_calls".into(), json!([call_entry(call)]));
+        }
+        if !function.is_empty() {
+            delta.insert("function_call".into(), json!({"arguments": function}));
         }
         let model: Value = serde_json::from_str(model).unwrap_or(Value::Null);
         let mut chunk = json!({"id": self.held.id, "object": "chat.completion.chunk", "model": model,
