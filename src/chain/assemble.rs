@@ -242,11 +242,11 @@ fn adds_to_the_answer(event: &Event) -> Option<bool> {
         return Some(kind.adds(event.event.as_deref(), None));
     };
     let data: Value = serde_json::from_str(&event.data).ok()?;
-    let piece = match data.get("delta").and_then(|delta| delta.get(member)) {
-        None | Some(Value::Null) => Some(""),
-        Some(piece) => piece.as_str(),
-    };
-    Some(kind.adds(event.event.as_deref(), piece))
+    // Absent, `null` or not a string, as the relay's search finds none.
+    let piece = (data.get("delta").and_then(|delta| delta.get(member)))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Some(kind.adds(event.event.as_deref(), Some(piece)))
 }
 
 /// The value of `raw`, read once when it is kept.
@@ -287,8 +287,9 @@ pub fn without_spelt_keys(completion: &mut Map<String, Value>, redactor: &Redact
 /// key that runs from one of a choice's strings into another (its
 /// reasoning, its text, its refusal, each call's arguments, a legacy
 /// `function_call`'s too, in whichever order the stream gave them)
-/// replaced in both, as a stream's hold replaces it ([`crate::ops::scrub::Scrubber::mask_split_keys`]); the
-/// choice's `logprobs`, which would spell it token by token, go with it.
+/// replaced in both, as a stream's hold replaces it
+/// ([`crate::ops::scrub::Scrubber::mask_split_keys`]); the choice's
+/// `logprobs`, which would spell it token by token, go with it.
 pub fn masked_across_strings(completion: &mut Map<String, Value>, redactor: &Redactor) {
     let choices = completion.get_mut("choices").and_then(Value::as_array_mut);
     for choice in (choices.into_iter().flatten()).filter_map(Value::as_object_mut) {
@@ -545,17 +546,21 @@ impl Completion {
                 entry.images.extend(images);
             }
             if let Some(Value::Object(piece)) = delta.function_call.map(value) {
-                let (name, arguments) = entry.function_call.get_or_insert_default();
                 let text = |key| {
                     piece
                         .get(key)
                         .and_then(Value::as_str)
                         .filter(|t| !t.is_empty())
                 };
-                if name.is_none() {
-                    *name = text("name").map(str::to_owned);
+                let (said_name, said_arguments) = (text("name"), text("arguments"));
+                // A piece that says nothing makes no call.
+                if said_name.is_some() || said_arguments.is_some() {
+                    let (name, arguments) = entry.function_call.get_or_insert_default();
+                    if name.is_none() {
+                        *name = said_name.map(str::to_owned);
+                    }
+                    arguments.push_str(said_arguments.unwrap_or_default());
                 }
-                arguments.push_str(text("arguments").unwrap_or_default());
             }
             for call in delta.tool_calls.into_iter().flatten() {
                 let id = string(call.id);
@@ -938,6 +943,16 @@ mod tests {
             piece(json!({"name": "", "arguments": "\"Paris\"}"})),
             json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "function_call"}]}),
         ];
+        // A piece that says nothing makes no call.
+        let empty = assemble(&[
+            piece(json!({})),
+            piece(json!({"name": null, "arguments": ""})),
+        ]);
+        assert_eq!(
+            empty["choices"][0]["message"].get("function_call"),
+            None,
+            "{empty}"
+        );
         let assembled = assemble(&chunks);
         assert_eq!(
             assembled["choices"][0]["message"]["function_call"],
