@@ -193,8 +193,7 @@ pub fn cut_to(text: &str, most: usize) -> (&str, bool) {
 const MIN_ENCODED_LEN: usize = 12;
 
 /// RFC 3986's unreserved characters are the ones a URL leaves as they
-/// are; `urllib`'s `quote` leaves `/` too; an encoder that leaves only
-/// letters and digits encodes them all (`NON_ALPHANUMERIC`).
+/// are; `urllib`'s `quote` leaves `/` too.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
@@ -217,6 +216,7 @@ fn encoded_forms(secrets: &[Box<str>]) -> Vec<String> {
         .filter(|secret| secret.len() >= MIN_ENCODED_LEN)
     {
         forms.push(secret.to_string());
+        // An encoder that leaves only letters and digits encodes the rest.
         for set in [UNRESERVED, UNRESERVED_AND_SLASH, NON_ALPHANUMERIC] {
             forms.push(utf8_percent_encode(secret, set).to_string());
         }

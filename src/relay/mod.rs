@@ -284,7 +284,7 @@ pub fn relay(
                     break;
                 }
             };
-            // Each chunk is read once, here, for all that reads it.
+            // Each chunk is parsed into a view once, here, for all that read one.
             let chunk = ChunkView::read(event.data.trim());
             liveness.chunk(chunk.as_ref());
             let frame = if native {
@@ -330,7 +330,8 @@ pub fn relay(
 
 /// The choices of a chat stream seen, and those given a finish reason,
 /// each a bit (a choice past 127, which a whole answer does not keep
-/// either, is not told apart).
+/// either, is not told apart). A chunk its view cannot read notes no
+/// choice, as a whole answer refuses it (`chain::assemble`).
 #[derive(Default)]
 struct Finished {
     seen: u128,
