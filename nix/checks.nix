@@ -145,7 +145,7 @@ in
 
   module-home-manager = expectLines "clawgate-module-home-manager" homeFiles."systemd/user/clawgate.service".source [
     "Type=notify"
-    "ExecStart=${lib.getExe clawgate} serve --config /home/alice/.config/clawgate/config.json --log-level info"
+    "ExecStart=${lib.getExe clawgate} serve --config /home/alice/.config/clawgate/config.json --log-level info --env-file %h/.config/clawgate/secrets.env"
     "EnvironmentFile=%h/.config/clawgate/secrets.env"
     "WantedBy=default.target"
     "NoNewPrivileges=true"

@@ -33,10 +33,17 @@ let
     else
       "\"" + builtins.replaceStrings [ "\\" "\"" ] [ "\\\\" "\\\"" ] word + "\"";
 
+  # A user manager's service also names its env files to clawgate, which
+  # reads them again on each reload, so a key changed there is taken then
+  # (the copy EnvironmentFile= gave the process at start yields to the
+  # file). A system service's user may not read them (root's files): it
+  # takes them from systemd, at start.
+  envFileArgs = if system then [ ] else builtins.concatMap (file: [ "--env-file" file ]) environmentFiles;
+
   # Settings that work in user and system managers alike (seccomp-based).
   common = {
     Type = "notify";
-    ExecStart = builtins.concatStringsSep " " (map quote command);
+    ExecStart = builtins.concatStringsSep " " (map quote (command ++ envFileArgs));
     ExecReload = "${kill} -HUP $MAINPID";
     Restart = "on-failure";
     RestartSec = 2;

@@ -922,6 +922,44 @@ async fn a_reload_never_weakens_what_startup_enforced() {
     assert!(!logs.contains("gateway-token-77"), "{logs}");
 }
 
+/// A secret rotated in the env file is taken on a reload, though the
+/// process holds it too, as it was at start (systemd's `EnvironmentFile=`
+/// naming the file puts it there): the old token is refused from then on,
+/// the new one is taken. A variable the process sets to another value than
+/// the file's still wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_takes_a_secret_rotated_in_the_env_file() {
+    let backup = healthy_mock().await;
+    let mut config = env_keyed_config(&backup, &backup);
+    config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"}});
+    let secrets = |token: &str| format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN={token}\n");
+    let (old, new) = ("gateway-token-old-0001", "gateway-token-new-0002");
+    for (process, takes) in [
+        (old, new),
+        ("gateway-token-own-0003", "gateway-token-own-0003"),
+    ] {
+        let files = Files::new();
+        let config_path = files.config(&config);
+        let env_file = files.write("secrets.env", &secrets(old), 0o600);
+        let (notify_path, socket) = notify_socket(&files);
+        let args = ["--config", s(&config_path)];
+        let vars = [("GATEWAY_TOKEN", Path::new(process))];
+        let served = Served::spawn(&args, &vars, &env_file, &notify_path).await;
+        assert_contains(&notification(&socket).await, "READY=1");
+        assert_eq!(served.chat_with_token(Some(process)).await.status(), 200);
+
+        std::fs::write(&env_file, secrets(new)).unwrap();
+        served.signal("HUP");
+        assert!(notification(&socket).await.contains("RELOADING=1"));
+        assert_contains(&notification(&socket).await, "READY=1");
+        for token in [old, new, "gateway-token-own-0003"] {
+            let status = served.chat_with_token(Some(token)).await.status();
+            let expected = if token == takes { 200 } else { 401 };
+            assert_eq!(status, expected, "{token}, the process holding {process}");
+        }
+    }
+}
+
 /// A gateway started from the config at the default location reads that
 /// file on a reload and no other: while it is gone (moved aside, written
 /// anew by an editor), the built-in defaults, with no key, never serve.

@@ -36,14 +36,14 @@ let
     }
     {
       name = "ExecStart keeps specifiers and quotes what needs it";
-      ok = has userUnit ''ExecStart=/bin/clawgate serve --config %h/.config/clawgate/config.json --log-level info,clawgate=debug "it's quoted"'';
+      ok = has userUnit ''ExecStart=/bin/clawgate serve --config %h/.config/clawgate/config.json --log-level info,clawgate=debug "it's quoted" --env-file -%h/.config/clawgate/secrets.env'';
     }
     {
       name = "both units allow the descriptors the documented limits need";
       ok = has userUnit "LimitNOFILE=65536" && has systemUnit "LimitNOFILE=65536";
     }
     {
-      name = "secrets come from the EnvironmentFile";
+      name = "secrets come from the EnvironmentFile, which a user unit's clawgate reads again on reload";
       ok = has userUnit "EnvironmentFile=-%h/.config/clawgate/secrets.env";
     }
     {
@@ -86,6 +86,19 @@ let
     {
       name = "empty lists are dropped";
       ok = !(has systemUnit "EnvironmentFile=");
+    }
+    {
+      name = "a system unit takes its env files from systemd alone (its user may not read them)";
+      ok =
+        let
+          unit = render (service {
+            command = [ "/bin/clawgate" "serve" ];
+            environmentFiles = [ "/run/keys/clawgate.env" ];
+            kill = "/bin/kill";
+            system = true;
+          });
+        in
+        has unit "EnvironmentFile=/run/keys/clawgate.env" && has unit "ExecStart=/bin/clawgate serve";
     }
   ];
   failed = builtins.filter (check: !check.ok) checks;

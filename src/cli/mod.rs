@@ -113,7 +113,8 @@ pub struct SourceArgs {
     /// Config file (default: $CLAWGATE_CONFIG, then $XDG_CONFIG_HOME/clawgate/config.json or config.json5).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Variables in systemd EnvironmentFile= syntax; the environment wins.
+    /// Variables in systemd EnvironmentFile= syntax; the environment wins
+    /// (on a reload of `serve`, but for a variable a file gave it at start).
     /// A leading `-` makes the file optional, as in systemd. Without this
     /// flag, $XDG_CONFIG_HOME/clawgate/secrets.env (the Nix modules'
     /// environmentFile) is read if it exists. Files in
@@ -227,23 +228,58 @@ impl SourceArgs {
     }
 
     fn environment(&self) -> Result<Environment, CliError> {
-        let mut env = Environment::from_process();
-        for path in &self.env_files(&env) {
+        self.environment_over(Environment::from_process())
+    }
+
+    /// `process`, the env files' variables it does not set, then systemd
+    /// credentials.
+    fn environment_over(&self, mut process: Environment) -> Result<Environment, CliError> {
+        let files = self.env_files_read(&process)?;
+        process.fill(files);
+        if let Some(dir) = process.get("CREDENTIALS_DIRECTORY").map(PathBuf::from) {
+            process.load_credentials(&dir)?;
+        }
+        Ok(process)
+    }
+
+    /// The variables of the env files alone, the first file's winning.
+    fn env_files_read(&self, process: &Environment) -> Result<Environment, CliError> {
+        let mut files = Environment::default();
+        for path in &self.env_files(process) {
             let text = path.to_string_lossy();
             match text.strip_prefix('-') {
                 Some(optional) if !Path::new(optional).exists() => {}
-                Some(optional) => env.load_env_file(Path::new(optional))?,
-                None => env.load_env_file(path)?,
+                Some(optional) => files.load_env_file(Path::new(optional))?,
+                None => files.load_env_file(path)?,
             }
         }
-        if let Some(dir) = env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from) {
-            env.load_credentials(&dir)?;
-        }
-        Ok(env)
+        Ok(files)
+    }
+
+    /// The process environment `serve` reads under the env files, at start
+    /// and on every reload: without the variables a file sets, at start,
+    /// to the value the process holds. Under systemd's `EnvironmentFile=`
+    /// naming that file, they came from it as it was at start; a reload
+    /// takes the file as it is then (a key rotated there, or taken out, is
+    /// so from the reload on), not the process's copy. A variable the
+    /// process sets to another value still wins.
+    fn process_under_files(&self) -> Result<Environment, CliError> {
+        let mut process = Environment::from_process();
+        process.remove_same(&self.env_files_read(&process)?);
+        Ok(process)
     }
 
     fn load(&self, secrets: Secrets) -> Result<(Source, Loaded), CliError> {
-        let env = self.environment()?;
+        self.load_over(Environment::from_process(), secrets)
+    }
+
+    /// [`Self::load`] with `process` as the process environment.
+    fn load_over(
+        &self,
+        process: Environment,
+        secrets: Secrets,
+    ) -> Result<(Source, Loaded), CliError> {
+        let env = self.environment_over(process)?;
         let source = config::locate(self.config.as_deref(), &env)
             .map_err(|e| CliError::Other(e.to_string()))?;
         // Said as what it is: a file that is not there is no invalid config

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{CliError, SourceArgs, chain_text, report};
-use crate::config::{self, Config, Secrets, Source, is_loopback, parse_bind};
+use crate::config::{self, Config, Environment, Secrets, Source, is_loopback, parse_bind};
 use crate::gateway::Gateway;
 use crate::ledger::{self, Ledger};
 use crate::ops::systemd;
@@ -89,7 +89,8 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         port: args.port,
         bind: args.bind,
     };
-    let (source, loaded) = args.source.load(Secrets::Required)?;
+    let process = args.source.process_under_files()?;
+    let (source, loaded) = args.source.load_over(process.clone(), Secrets::Required)?;
     report(&source, &loaded);
     let (config, _) = effective(loaded.config, overrides, None).map_err(CliError::Other)?;
     if let Some(warning) =
@@ -138,7 +139,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     tokio::spawn(reload_on_sighup(
         hangups,
         gateway.clone(),
-        (args.source, source.clone()),
+        (args.source, process, source.clone()),
         overrides,
         addr,
         refused.clone(),
@@ -265,18 +266,20 @@ type RefusedReload = Arc<std::sync::Mutex<Option<String>>>;
 /// systemd status (`refused` keeps it there), and the old one keeps
 /// serving. A gateway started from a file reads that file and no other
 /// (`started`): one gone for a moment (moved aside, written anew by an
-/// editor) must not make the built-in defaults, with no key, serve.
+/// editor) must not make the built-in defaults, with no key, serve. The
+/// env files are read under `process`, the process environment as start
+/// read it ([`SourceArgs::process_under_files`]).
 async fn reload_on_sighup(
     mut hangups: tokio::signal::unix::Signal,
     gateway: Arc<Gateway>,
-    (source, started): (SourceArgs, Source),
+    (source, process, started): (SourceArgs, Environment, Source),
     overrides: Overrides,
     addr: SocketAddr,
     refused: RefusedReload,
 ) {
     let source = Arc::new(source);
     while hangups.recv().await.is_some() {
-        let (source, started) = (source.clone(), started.clone());
+        let (source, process, started) = (source.clone(), process.clone(), started.clone());
         let reason = reload(&gateway, addr, move || {
             let elsewhere = |now: &dyn std::fmt::Display| {
                 format!(
@@ -290,7 +293,8 @@ async fn reload_on_sighup(
             {
                 return Err(elsewhere(&"it is gone"));
             }
-            let (path, loaded) = source.load(Secrets::Required).map_err(|e| e.to_string())?;
+            let loaded = source.load_over(process, Secrets::Required);
+            let (path, loaded) = loaded.map_err(|e| e.to_string())?;
             if matches!(started, Source::File(_)) && path != started {
                 return Err(elsewhere(&format_args!("now it would read {path}")));
             }

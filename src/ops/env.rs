@@ -46,6 +46,18 @@ impl Environment {
         self.vars.values().map(String::as_str)
     }
 
+    /// Adds `other`'s variables that are not set here.
+    pub fn fill(&mut self, other: Environment) {
+        for (name, value) in other.vars {
+            self.vars.entry(name).or_insert(value);
+        }
+    }
+
+    /// Takes out the variables `other` sets to the value they have here.
+    pub fn remove_same(&mut self, other: &Environment) {
+        (self.vars).retain(|name, value| other.get(name) != Some(value.as_str()));
+    }
+
     /// Adds systemd credentials (`LoadCredential=`): each file in `dir`
     /// defines the variable of its name, without a trailing newline.
     /// Variables already present win.

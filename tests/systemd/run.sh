@@ -138,6 +138,21 @@ wait_for sh -c 'runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1000 journalct
 result reloaded_request "$(ask reloaded after-reload)"
 result pid_after_reload_same "$([ "$(alice systemctl --user show -p MainPID --value clawgate.service)" = "$pid_before_reload" ] && echo yes || echo no)"
 
+# A key rotated in the env file, which EnvironmentFile= also gave the
+# process at start, is taken on a reload: a wrong one makes the fallback
+# refuse it, the right one put back serves again.
+reloaded() { [ "$(alice journalctl --user -u clawgate.service --no-pager | grep -c "config reloaded")" -ge "$1" ]; }
+secrets=/home/alice/.config/clawgate/secrets.env
+cp -p $secrets $secrets.right
+printf 'MOCK_KEY=sk-e2e-rotated-to-a-wrong-key\n' >$secrets
+alice systemctl --user reload clawgate.service
+wait_for reloaded 2
+result rotated_request "$(ask rotated after-reload)"
+cp -p $secrets.right $secrets
+alice systemctl --user reload clawgate.service
+wait_for reloaded 3
+result rotated_back_request "$(ask rotated-back after-reload)"
+
 kill -9 "$pid_before_reload"
 restarted() {
   local pid
@@ -205,6 +220,8 @@ check "the journal does not contain the secret" "$(verdict '[ -s "$e2e/journal.t
 check "systemctl --user reload re-read the config" \
   "$(verdict '[ "$(get reload_exit)" = 0 ] && [ "$(get reloaded_request)" = 0 ] && grep -q "^HTTP/1.1 200" "$e2e/headers.reloaded"')"
 check "reload kept the same process" "$(verdict '[ "$(get pid_after_reload_same)" = yes ]')"
+check "a key rotated in the EnvironmentFile is taken on a reload" \
+  "$(verdict '[ "$(get rotated_request)" = 0 ] && ! grep -q "^HTTP/1.1 200" "$e2e/headers.rotated" && [ "$(get rotated_back_request)" = 0 ] && grep -q "^HTTP/1.1 200" "$e2e/headers.rotated-back"')"
 check "kill -9 of the main process led to a restart" "$(verdict '[ "$(get restarted)" = yes ] && [ "$(get restarts)" -ge 1 ]')"
 check "requests are served after the restart" "$(verdict '[ "$(get after_restart_request)" = 0 ] && grep -q answer-from-the-fallback "$e2e/body.restarted"')"
 check "systemctl --user status is active at the end" \
