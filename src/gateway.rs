@@ -358,7 +358,7 @@ impl Gateway {
     }
 
     /// Every provider account's quota, for `/v1/status` and `/metrics`.
-    pub fn quotas(&self) -> &Quotas {
+    pub fn quotas(&self) -> &Arc<Quotas> {
         &self.quotas
     }
 

@@ -599,3 +599,32 @@ async fn a_key_changed_on_reload_ends_the_old_accounts_quota_skip_at_once() {
     gw.chat(ask_for("acct/m")).await.bytes().await.unwrap();
     assert_eq!(chat_requests(&primary), 2, "the new account is asked");
 }
+
+/// A status request whose client stops waiting for a slow quota reading
+/// leaves the reading to finish: it is stored, and the provider is read
+/// again when due. (Dropped with the request, it left the provider marked
+/// as being read, and its quota unread for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_request_given_up_on_leaves_its_quota_reading_to_finish() {
+    let primary = mock(MockOptions {
+        usages_delay_ms: 1_000,
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+    let status = || reqwest::Client::new().get(format!("{}/v1/status", gw.url));
+    let given_up = status()
+        .timeout(std::time::Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(
+        given_up.is_err(),
+        "the client gives up before the reading ends"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let shown: Value = status().send().await.unwrap().json().await.unwrap();
+    let windows = &shown["quotas"]["primary"]["windows"];
+    assert_eq!(windows[0]["name"], "Weekly limit", "{shown:#}");
+    assert_eq!(quota_reads(&primary, "/v1/usages"), 1);
+}

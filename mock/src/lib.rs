@@ -201,6 +201,9 @@ pub struct MockOptions {
     /// Answer `GET /v1/usages` with this body (a changed shape).
     #[arg(long, value_name = "JSON")]
     pub usages_answer: Option<String>,
+    /// Answer `GET /v1/usages` after this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub usages_delay_ms: u64,
     /// Moonshot's `available_balance` at `GET /v1/users/me/balance`; at 0
     /// or less, chat requests get Moonshot's 429 for insufficient balance.
     #[arg(long, default_value_t = 50.0, allow_negative_numbers = true)]

@@ -68,6 +68,7 @@ pub(super) fn refusal(options: &MockOptions) -> Option<Response> {
 pub(super) async fn usages(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
     record(&state, "/v1/usages", &headers, &Value::Null, b"").await;
     let options = &state.options;
+    tokio::time::sleep(Duration::from_millis(options.usages_delay_ms)).await;
     if let Some(refusal) = refused(options, &headers) {
         return refusal;
     }

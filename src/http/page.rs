@@ -83,25 +83,13 @@ pub async fn root(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
 }
 
 /// Reads the quotas older than `/v1/status` would show, waiting for them
-/// at most [`QUOTA_WAIT`]. The reading runs in its own task so that one
-/// outliving the wait still finishes and is stored.
+/// at most [`QUOTA_WAIT`] (a reading outliving the wait still finishes and
+/// is stored: each is a task of its own).
 async fn refresh_quotas(gateway: &Arc<Gateway>) {
-    if !gateway
-        .config()
-        .providers
-        .values()
-        .any(|p| p.quota.is_some())
-    {
-        return;
-    }
-    let gateway = gateway.clone();
-    let reading = tokio::spawn(async move {
-        let config = gateway.config();
-        gateway
-            .quotas()
-            .refresh_stale(&config, super::status::STATUS_QUOTA_AGE)
-            .await;
-    });
+    let config = gateway.config();
+    let reading = gateway
+        .quotas()
+        .refresh_stale(&config, super::status::STATUS_QUOTA_AGE);
     let _ = tokio::time::timeout(QUOTA_WAIT, reading).await;
 }
 

@@ -156,15 +156,23 @@ impl Quotas {
     }
 
     /// Reads every configured provider whose reading is older than
-    /// `max_age`, waiting for them (each bounded by its timeout).
-    pub async fn refresh_stale(&self, config: &Config, max_age: Duration) {
-        let due: Vec<(&Arc<Provider>, u64)> = config
-            .providers
-            .values()
-            .filter(|p| p.quota.is_some())
-            .filter_map(|p| Some((p, self.begin_if_older(p, max_age)?)))
+    /// `max_age`, waiting for them (each bounded by its timeout). Each
+    /// reading is a task of its own: a caller that stops waiting (a status
+    /// request whose client left) leaves it to finish and be stored, where
+    /// dropped midway it would leave its provider marked as being read, and
+    /// never read again.
+    pub async fn refresh_stale(self: &Arc<Self>, config: &Config, max_age: Duration) {
+        let reads: Vec<_> = (config.providers.values())
+            .filter(|provider| provider.quota.is_some())
+            .filter_map(|provider| {
+                let number = self.begin_if_older(provider, max_age)?;
+                let (quotas, provider) = (self.clone(), provider.clone());
+                Some(tokio::spawn(
+                    async move { quotas.read(&provider, number).await },
+                ))
+            })
             .collect();
-        futures_util::future::join_all(due.into_iter().map(|(p, n)| self.read(p, n))).await;
+        futures_util::future::join_all(reads).await;
     }
 
     fn begin(&self, provider: &Provider, soon: bool) -> Option<u64> {
