@@ -628,3 +628,28 @@ async fn a_status_request_given_up_on_leaves_its_quota_reading_to_finish() {
     assert_eq!(windows[0]["name"], "Weekly limit", "{shown:#}");
     assert_eq!(quota_reads(&primary, "/v1/usages"), 1);
 }
+
+/// A provider that echoes its key in a window's name (an account's name,
+/// say) has it masked wherever the window is shown: `/v1/status` and
+/// `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_echoed_in_a_windows_name_is_masked() {
+    let answer = json!({"usage": {"limit": "100", "used": "5", "name": format!("weekly {KEY}")}});
+    let primary = mock(MockOptions {
+        usages_answer: Some(answer.to_string()),
+        ..MockOptions::default()
+    })
+    .await;
+    let backup = healthy_mock().await;
+    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
+    let shown = gw.status().await;
+    let name = shown["quotas"]["primary"]["windows"][0]["name"].as_str();
+    assert!(
+        name.is_some_and(|name| name.starts_with("weekly ")),
+        "{shown:#}"
+    );
+    assert!(!shown.to_string().contains(KEY), "{shown:#}");
+    let metrics = gw.metrics().await;
+    assert!(metrics.contains("clawgate_quota_used{"), "{metrics}");
+    assert!(!metrics.contains(KEY), "{metrics}");
+}

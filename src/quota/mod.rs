@@ -13,6 +13,7 @@
 
 pub mod parse;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,7 @@ use serde_json::Value;
 
 pub use self::parse::{Reading, Window};
 use crate::config::{ApiKey, Config, Provider, QuotaKind};
+use crate::ops::redact::Redactor;
 
 /// The most of a quota answer that is read.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -559,11 +561,22 @@ pub async fn fetch(client: &reqwest::Client, provider: &Provider) -> Result<Read
     }
     let answer: Value =
         serde_json::from_slice(&body).map_err(|_| "the answer is not JSON".to_string())?;
-    match settings.kind {
+    let mut reading = match settings.kind {
         QuotaKind::Usages => parse::usages(&answer, SystemTime::now()),
         QuotaKind::Balance => parse::balance(&answer),
     }
-    .map_err(|problem| format!("its shape has changed: {problem}"))
+    .map_err(|problem| format!("its shape has changed: {problem}"))?;
+    // A window's name is the provider's text, shown in `/v1/status`,
+    // `/metrics` and the log: the key, echoed in it, is masked there.
+    if let Reading::Windows(windows) = &mut reading {
+        let redactor = Redactor::new([key.expose_secret()]);
+        for window in windows {
+            if let Cow::Owned(masked) = redactor.scrub(&window.name) {
+                window.name = masked;
+            }
+        }
+    }
+    Ok(reading)
 }
 
 #[cfg(test)]
