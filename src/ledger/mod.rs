@@ -920,14 +920,28 @@ impl Ledger {
             .is_ok()
     }
 
-    /// Flushes and stops the writer (at shutdown). Rows a shared store did
-    /// not take by then are dropped, counted.
+    /// Flushes and stops the writer (at shutdown), within `within` in all.
+    /// Rows a shared store did not take by then are dropped, counted; a
+    /// writer still at work then (a database answering slowly, a file
+    /// another process holds locked) is left with the rows it holds, so
+    /// that a stop ends before the service manager's kill.
     pub fn close(&self, within: Duration) {
+        let deadline = Instant::now() + within;
         self.flush(within);
         self.shared.closing.store(true, Ordering::SeqCst);
         drop(locked(&self.queue).take());
-        if let Some(writer) = locked(&self.writer).take() {
+        let Some(writer) = locked(&self.writer).take() else {
+            return;
+        };
+        while !writer.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if writer.is_finished() {
             let _ = writer.join();
+        } else {
+            tracing::warn!(
+                "usage ledger: still writing after {within:?} at shutdown; the rows not written yet are lost"
+            );
         }
     }
 
