@@ -34,13 +34,8 @@ use crate::ops::scrub::REDACTED;
 use crate::translate::held_calls::{HeldCalls, TooManyCalls};
 use crate::upstream::{AttemptError, EventStream, Reply, describe, error_details, truncate};
 use crate::wire::anthropic::{DeltaKind, EventKind};
-use crate::wire::chunk::{self, ChunkView, Place, number, text as string};
+use crate::wire::chunk::{self, ChunkView, MAX_CHOICES, Place, number, text as string};
 use crate::wire::usage::Usage;
-
-/// The most choices an answer is assembled of (the most `n` OpenAI
-/// takes): each is a message of its own, and a provider's stream naming
-/// more is refused, not held.
-const MAX_CHOICES: u64 = 128;
 
 /// Why a stream cannot be assembled into one answer.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

@@ -20,6 +20,7 @@ use crate::ops::redact::Redactor;
 use crate::ops::scrub::REDACTED;
 use crate::upstream::AttemptError;
 use crate::wire::anthropic::{BlockKind, DeltaKind, EventKind};
+use crate::wire::chunk::MAX_CHOICES;
 
 /// The text a stream's deltas hold back: a tail of one that could be the
 /// start of a key, given to the next delta of its string, masked with the
@@ -443,7 +444,11 @@ impl HeldText {
         if !choice.get("delta").is_some_and(Value::is_object) {
             return Ok(smallvec![chunk]);
         }
-        self.choose(choice.get("index").and_then(Value::as_u64).unwrap_or(0));
+        let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+        if index >= MAX_CHOICES {
+            return Err(Unreadable);
+        }
+        self.choose(index);
         let logprobs = choice.shift_remove("logprobs");
         let delta = choice["delta"].as_object_mut().expect("an object");
         // The texts as the tree has them: the bytes' search found them
@@ -1185,8 +1190,9 @@ fn string_at(data: &[u8], mut at: usize) -> Option<Text<'_>> {
 
 /// A provider's event the key hold had to read whole (a key's start could
 /// be in it, or a name written with an escape could hide one) that serde
-/// cannot read: a number out of its range, a lone surrogate. It cannot be
-/// passed on unread, so the stream is cut.
+/// cannot read: a number out of its range, a lone surrogate; or a chunk of
+/// a choice past [`MAX_CHOICES`], each of which the hold would keep apart.
+/// It cannot be passed on unread, so the stream is cut.
 #[derive(Debug)]
 pub(super) struct Unreadable;
 
@@ -1270,6 +1276,32 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect()
+    }
+
+    /// A stream naming more choices than an answer may hold is cut at the
+    /// first past them: each choice holding a key's start is kept apart,
+    /// and a provider numbering them without end would grow the hold, and
+    /// the search for each chunk's choice, without end.
+    #[test]
+    fn a_stream_naming_more_choices_than_an_answer_holds_is_cut() {
+        let chunks: Vec<String> = (0..=MAX_CHOICES)
+            .map(|index| {
+                format!(
+                    r#"{{"choices":[{{"index":{index},"delta":{{"content":"a configured-k"}}}}]}}"#
+                )
+            })
+            .collect();
+        let chunks: Vec<&str> = chunks.iter().map(String::as_str).collect();
+        let got = held_chunks(&chunks);
+        assert_eq!(got.len(), MAX_CHOICES as usize + 1, "{:?}", got.last());
+        assert_eq!(got.last().unwrap(), "UNREADABLE");
+        assert!(
+            got[..MAX_CHOICES as usize]
+                .iter()
+                .all(|c| c.contains(r#""content":"a ""#))
+        );
+        let got = held_chunks(&chunks[..MAX_CHOICES as usize]);
+        assert!(!got.contains(&"UNREADABLE".to_string()));
     }
 
     #[test]

@@ -9,6 +9,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use smallvec::SmallVec;
 
+/// The most choices a stream's answer may hold (the most `n` OpenAI
+/// takes): each is held and assembled apart, so a provider's stream naming
+/// more is refused, not held.
+pub const MAX_CHOICES: u64 = 128;
+
 /// The string `raw` holds, unescaped (borrowed when it has no escapes);
 /// `None` when absent or not a string, as a tree's `as_str` would say.
 pub(crate) fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
