@@ -2451,6 +2451,30 @@ fn a_misspelt_log_level_is_refused_not_a_silent_gateway() {
     assert_contains(&stderr, "a secret written in the config file");
 }
 
+/// `status` sends the gateway's key to this machine alone: a config whose
+/// bind address is another machine's (copied from a server) is refused
+/// naming it, before any connection, not asked with the token.
+#[test]
+fn status_sends_no_key_to_a_bind_address_of_another_machine() {
+    let files = Files::new();
+    let token = "gateway-token-0123456789abcdef0123456789";
+    // 192.0.2.1 is for documentation (RFC 5737): no machine's address.
+    let path = files.config(&json!({"gateway": {"bind": "192.0.2.1", "auth": {"token": token}}}));
+    let started = std::time::Instant::now();
+    let output = clawgate(&["status", "--config", s(&path)])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_contains(
+        &text(&output.stderr),
+        "gateway.bind (192.0.2.1) is not an address of this machine, and clawgate status sends its key to this machine alone; pass --url",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "no connection is tried"
+    );
+}
+
 /// `status` against a gateway that wants a key: one refused is told from
 /// none sent; and `--url` takes the base URL clients are given (`/v1`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -353,7 +353,8 @@ fn check_port(config: &Config, report: &mut Report) {
             });
             // The token goes to this machine only: a bind address may
             // name another's (a config copied from a server).
-            let token = (config.gateway.auth_token.as_ref()).filter(|_| local.ip().is_loopback());
+            let token =
+                (config.gateway.auth_token.as_ref()).filter(|_| super::on_this_machine(local.ip()));
             match served_chain(local, token.map(|t| t.expose_secret())) {
                 Some(Ok(chain)) if ours.as_ref().is_ok_and(|ours| *ours == chain) => report.check(
                     Mark::Ok,

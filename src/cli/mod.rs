@@ -332,6 +332,14 @@ fn chain_text(config: &Config) -> String {
     places.join(" -> ")
 }
 
+/// Whether `ip` is an address of this machine (one a socket can be bound
+/// to): a config's bind address may name another's (a config copied from
+/// a server), and the commands that ask the running gateway send its key
+/// to this machine alone.
+fn on_this_machine(ip: std::net::IpAddr) -> bool {
+    ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()
+}
+
 fn print_json(value: &impl serde::Serialize) {
     outln!(
         "{}",

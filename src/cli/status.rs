@@ -45,8 +45,14 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     let url = match &args.url {
         Some(url) => status_url(url, &loaded.config.redactor).map_err(CliError::Other)?,
         None => {
-            let port = args.port.unwrap_or(gateway.port);
-            format!("http://{}/v1/status", gateway.local_address(port))
+            let addr = gateway.local_address(args.port.unwrap_or(gateway.port));
+            if !super::on_this_machine(addr.ip()) {
+                return Err(CliError::Other(format!(
+                    "gateway.bind ({}) is not an address of this machine, and clawgate status sends its key to this machine alone; pass --url to ask the gateway there",
+                    addr.ip()
+                )));
+            }
+            format!("http://{addr}/v1/status")
         }
     };
     // Why, in the innermost cause's words (`Connection refused`), not
