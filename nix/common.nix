@@ -473,7 +473,8 @@ rec {
   # The settings paths that hold a literal secret: a provider's apiKey, the
   # gateway token, credential-looking headers (provider and model level) and
   # the variables of the `env` block that look like credentials or that
-  # any of those use as `${VAR}`. `${VAR}` itself never counts.
+  # any of those use as `${VAR}`, or ledger.store with a password in it.
+  # `${VAR}` itself never counts.
   literalSecrets =
     settings:
     let
@@ -500,13 +501,16 @@ rec {
             )
           ) providers
         );
-      referencedVars = lib.concatMap (
+      varsIn =
         value:
         if builtins.isString value then
           lib.concatLists (builtins.filter builtins.isList (builtins.split "\\$\\{([A-Za-z_][A-Za-z0-9_]*)}" value))
         else
-          [ ]
-      ) credentialValues;
+          [ ];
+      referencedVars = lib.concatMap varsIn credentialValues;
+      # The variables ledger.store names: a secret where the URL holds a
+      # password.
+      storeVars = varsIn (lib.attrByPath [ "ledger" "store" ] null s);
     in
     lib.optional (isLiteral (lib.attrByPath [ "gateway" "auth" "token" ] null s)) "gateway.auth.token"
     ++ lib.concatLists (
@@ -527,7 +531,9 @@ rec {
     ++ map (name: "env.${name}") (
       lib.attrNames (
         lib.filterAttrs (
-          name: value: (credentialName name || builtins.elem name referencedVars) && isLiteral value
+          name: value:
+          (credentialName name || builtins.elem name referencedVars) && isLiteral value
+          || builtins.elem name storeVars && builtins.isString value && literalStorePassword value
         ) envVars
       )
     );

@@ -1385,6 +1385,26 @@ fn literal_secrets_are_warned_about_with_the_variable_to_use() {
     )
     .unwrap();
     assert!(overridden.literal_secrets.is_empty());
+    // So is a store URL's password, and a credential header's value, from
+    // the block: a file the Nix modules put in the store.
+    let text = r#"{ env: { CLAWGATE_LEDGER_URL: "postgresql://gw:hunter2-secret@db.example/usage",
+        HDR_TOKEN: "hdr-token-0123456789" },
+        ledger: { store: "${CLAWGATE_LEDGER_URL}" },
+        models: { providers: { proxy: { baseUrl: "https://proxy.example.com/v1",
+          headers: { Authorization: "Bearer ${HDR_TOKEN}" }, models: [{ id: "m" }] } } } }"#;
+    let loaded = load(text, &ALL_KEYS).unwrap();
+    assert_eq!(
+        loaded.literal_secrets,
+        ["env.HDR_TOKEN", "env.CLAWGATE_LEDGER_URL"]
+    );
+    let warnings = loaded.warnings.join("\n");
+    let said =
+        "env.CLAWGATE_LEDGER_URL: a secret written in the config file (used by ledger.store)";
+    assert!(warnings.contains(said), "{warnings}");
+    // A store URL without a password holds no secret.
+    let text = r#"{ env: { CLAWGATE_LEDGER_URL: "postgresql://gw@db.example/usage" },
+        ledger: { store: "${CLAWGATE_LEDGER_URL}" } }"#;
+    assert!(load(text, &ALL_KEYS).unwrap().literal_secrets.is_empty());
 
     // A credential written in a header, the provider's or a model's.
     let text = r#"{ models: { providers: { proxy: { baseUrl: "https://proxy.example.com/v1",

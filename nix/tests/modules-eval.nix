@@ -598,11 +598,12 @@ let
         && clawgateWarnings (nixos { settings = literalSettings; }) == warnings;
     }
     {
-      name = "secrets: a literal in env that a key, token or header uses as \${VAR} is warned about, whatever its name";
+      name = "secrets: a literal in env that a key, token, header or a store URL with a password uses as \${VAR} is warned about, whatever its name";
       ok =
         let
           settings = {
             gateway.auth.token = "\${GATE}";
+            ledger.store = "\${STORE}";
             models.providers.moonshot = {
               apiKey = "\${MOON}";
               headers.Authorization = "Bearer \${HDR}";
@@ -619,6 +620,7 @@ let
               MOON = "sk-moon-literal";
               HDR = "hdr-literal";
               MODEL_HDR = "model-hdr-literal";
+              STORE = "postgresql://clawgate:hunter2@db.example/clawgate";
               # Used by a header that is no credential, or not at all.
               TRACE = "trace-id";
               REGION = "eu";
@@ -629,12 +631,19 @@ let
           warnings = clawgateWarnings (homeWith { inherit settings; });
           about = name: builtins.any (lib.hasPrefix "services.clawgate.settings.env.${name} holds a literal secret") warnings;
         in
-        builtins.length warnings == 4
+        builtins.length warnings == 5
         && about "GATE"
         && about "MOON"
         && about "HDR"
         && about "MODEL_HDR"
-        && clawgateWarnings (nixos { inherit settings; }) == warnings;
+        && about "STORE"
+        && clawgateWarnings (nixos { inherit settings; }) == warnings
+        # A store URL without a password holds no secret.
+        && clawgateWarnings (homeWith {
+          settings = settings // {
+            env.vars = settings.env.vars // { STORE = "postgresql://clawgate@db.example/clawgate"; };
+          };
+        }) == lib.remove (lib.findFirst (lib.hasPrefix "services.clawgate.settings.env.STORE ") "" warnings) warnings;
     }
     {
       name = "secrets: \${VAR} references raise nothing";

@@ -434,9 +434,14 @@ pub(super) fn validate(
         }
     }
     // A secret whose value comes from the config's own `env` block is
-    // written in the file as much as a literal `apiKey` is.
+    // written in the file as much as a literal `apiKey` is: a key, the
+    // token, a credential header, a store URL holding a password.
     for var in &vars.used {
-        let is_secret = var.path.ends_with(".apiKey") || var.path == "gateway.auth.token";
+        let header = var.path.rsplit_once(".headers.");
+        let is_secret = var.path.ends_with(".apiKey")
+            || var.path == "gateway.auth.token"
+            || header.is_some_and(|(_, name)| is_sensitive_header(name))
+            || (var.path == "ledger.store" && ledger::has_password(&var.value));
         let from_file = env.get(&var.var).is_none() && env_block.contains_key(&var.var);
         let path = env_block_path(env_section.as_ref(), &var.var);
         // A client's key written in the file is refused, however it gets
