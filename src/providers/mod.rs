@@ -101,8 +101,8 @@ fn rules(
         draft.answer_call(*index, CallId::Text(id.clone()));
     }
     draft.paired_again = repairs;
-    let thinking = requested_thinking(request.facts(), target);
     fill_params(&mut draft, target);
+    let thinking = requested_thinking(&draft, target);
     draft.limit = output_limit(&mut draft, target);
     match target.provider.dialect {
         Dialect::Moonshot => moonshot::apply(&mut draft, target, thinking),
@@ -389,10 +389,15 @@ impl Thinking {
         Self::read_with(get, level)
     }
 
-    /// The signal in a model's `params`, which go to its provider as
-    /// written: a budget there is no level.
-    fn of_params(params: &serde_json::Map<String, Value>) -> Self {
-        Self::read_with(|key| params.get(key).cloned(), |_| None)
+    /// The signal in a model's `params` as filled ([`fill_params`]),
+    /// which go to its provider as written: a budget there is no level.
+    fn of_params(params: &[(String, Value)]) -> Self {
+        let get = |key: &str| {
+            (params.iter())
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        Self::read_with(get, |_| None)
     }
 
     /// The signal, a `thinking` object on at the level `level` reads in
@@ -439,17 +444,18 @@ fn clients_thinking(draft: &Draft) -> Thinking {
     }
 }
 
-/// The request's signal, else the model's `params`, else `thinkingDefault`.
-pub fn requested_thinking(request: &dyn Facts, target: &Target) -> Thinking {
-    let from_request = Thinking::read(|key| request.value(key));
+/// The request's signal, else the model's `params` where the client gave
+/// no thinking of its own (as [`fill_params`] filled them: a Messages
+/// client's adaptive `thinking` names no level, and is its own all the
+/// same), else `thinkingDefault`.
+fn requested_thinking(draft: &Draft, target: &Target) -> Thinking {
+    let from_request = Thinking::read(|key| draft.request().value(key));
     if from_request != Thinking::Unspecified {
         return from_request;
     }
-    if let Some(params) = &target.params {
-        let from_params = Thinking::of_params(params);
-        if from_params != Thinking::Unspecified {
-            return from_params;
-        }
+    let from_params = Thinking::of_params(&draft.decided.params);
+    if from_params != Thinking::Unspecified {
+        return from_params;
     }
     target
         .thinking_default
@@ -704,17 +710,51 @@ const MESSAGES_PARAMS: [&str; 8] = [
     "reasoning",
 ];
 
-/// `agents.defaults.models.<ref>.params` fill the fields the client left
-/// out; over the Anthropic transport, one a Messages body has no place
-/// for is not set, and the answer names it (`params.<name>`). So is `n`
-/// for a client whose API answers one choice (Messages, Responses): the
-/// others' text and calls would be read into it.
+/// The settings that go by more than one name in the chat form: the
+/// output limit, and thinking (an effort, a switch, OpenRouter's object).
+/// A param under any of a setting's names fills it only where the client
+/// gave it under none.
+const ONE_SETTING: [&[&str]; 2] = [
+    &["max_tokens", "max_completion_tokens"],
+    &["reasoning_effort", "thinking", "reasoning"],
+];
+
+/// Whether the client's own request, in the API it spoke, gives the
+/// setting the param `key` is for: under any of the setting's names in
+/// its chat form (a Messages client's `max_tokens` and a Responses
+/// client's `max_output_tokens` are its `max_tokens`; their `thinking`,
+/// `output_config.effort` and `reasoning.effort`, its
+/// `reasoning_effort`), or in what the chat form has no place for: a
+/// Messages client's `top_k`, and its `thinking` where that names no
+/// level (adaptive).
+fn clients_own(draft: &Draft, key: &str) -> bool {
+    let names = (ONE_SETTING.iter())
+        .find(|names| names.contains(&key))
+        .copied()
+        .unwrap_or(&[]);
+    if draft.request().contains(key) || names.iter().any(|name| draft.request().contains(name)) {
+        return true;
+    }
+    match key {
+        "top_k" => MessagesRow::TopK.is_in(draft.seen()),
+        "reasoning_effort" | "thinking" | "reasoning" => draft.native().thinking_on.is_some(),
+        _ => false,
+    }
+}
+
+/// `agents.defaults.models.<ref>.params` fill the settings the client
+/// left out ([`clients_own`]), decided here only: every rule and
+/// transport reads the params as filled. Over the Anthropic transport, one
+/// a Messages body has no place for is not set, and the answer names it
+/// (`params.<name>`). So is `n` for a client whose API answers one choice
+/// (Messages, Responses): the others' text and calls would be read into
+/// it.
 fn fill_params(draft: &mut Draft, target: &Target) {
     let Some(params) = &target.params else { return };
     let messages = target.provider.api == Api::AnthropicMessages;
     let one_choice = draft.seen().front != Front::Chat;
     for (key, value) in params.iter() {
-        if draft.has(key) {
+        if clients_own(draft, key) {
             continue;
         }
         if (messages && !MESSAGES_PARAMS.contains(&key.as_str())) || (one_choice && key == "n") {
@@ -823,8 +863,8 @@ fn developer_role(draft: &mut Draft, target: &Target) {
 /// the model's maximum output: the limit sent, if any.
 fn output_limit(draft: &mut Draft, target: &Target) -> Option<u64> {
     // Both fields given by the client: the lower is its limit, on every
-    // target (a model's `params` fill a field it left out, never lower
-    // one it gave).
+    // target (a model's `params` fill neither where it gave one:
+    // `clients_own`).
     let asked = |field: MaxTokensField| {
         let value = draft.request().value(field.name());
         value.and_then(|value| value.as_u64())

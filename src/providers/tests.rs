@@ -1305,14 +1305,17 @@ fn a_messages_body_without_a_message_is_refused_as_it_is_read() {
 /// The plan for `model_ref` under `extra` config, of the Messages
 /// `body`, as the Messages reader reads it.
 fn messages_plan(extra: Value, model_ref: &str, body: Value) -> super::Plan {
-    use crate::translate::anthropic_client::{ChatForm, Read};
     let config = config(extra);
     let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
+    super::plan(&messages_request(&body), &target, &super::Memo::default()).expect("planned")
+}
+
+/// The request the Messages reader makes of `body`.
+fn messages_request(body: &Value) -> crate::wire::request::ClientRequest {
+    use crate::translate::anthropic_client::{ChatForm, Read};
     let text = body.to_string();
     let read = Read::parse(text.as_bytes()).unwrap();
-    let request =
-        (read.into_request(None, text.into(), Default::default(), ChatForm::WhenAsked)).unwrap();
-    super::plan(&request, &target, &super::Memo::default()).expect("planned")
+    (read.into_request(None, text.into(), Default::default(), ChatForm::WhenAsked)).unwrap()
 }
 
 /// A Messages body holding what each of Kimi Coding's rewrites is for: a
@@ -1630,10 +1633,157 @@ fn params_a_messages_body_cannot_take_are_named() {
     );
 }
 
+/// The catalog's providers over their Anthropic endpoints, and Anthropic,
+/// with `params` for `model_ref`.
+fn params_over_anthropic(model_ref: &str, params: Value) -> Value {
+    let mut extra = over_anthropic();
+    extra["agents"] = json!({"defaults": {"models": {model_ref: {"params": params}}}});
+    extra
+}
+
+/// The plan for the Messages `body` to `model_ref` under `extra` config,
+/// and the body the provider is sent: the client's own, as the plan
+/// leaves it.
+fn messages_sent(extra: Value, model_ref: &str, body: Value) -> (super::Plan, Value) {
+    use crate::translate::anthropic_provider::passthrough;
+    let config = config(extra);
+    let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
+    let request = messages_request(&body);
+    let plan = super::plan(&request, &target, &super::Memo::default()).expect("planned");
+    let original = request.messages_body.as_ref().expect("a Messages body");
+    let sent = passthrough::passthrough(original, &plan.messages).to_vec();
+    (plan, serde_json::from_slice(&sent).unwrap())
+}
+
+/// A model's `params` fill only what the client's own request leaves
+/// out, in the API it spoke: a Messages client's `top_k`, which the chat
+/// form has no place for, is its own.
+#[test]
+fn params_leave_a_messages_clients_top_k_alone() {
+    let params = json!({"top_k": 40});
+    let body =
+        json!({"max_tokens": 100, "top_k": 5, "messages": [{"role": "user", "content": "hi"}]});
+    let extra = params_over_anthropic("claude/opus", params.clone());
+    let (plan, sent) = messages_sent(extra, "claude/opus", body.clone());
+    assert_eq!(sent["top_k"], json!(5));
+    assert!(plan.decided.params.is_empty(), "{:?}", plan.decided.params);
+    // A chat target has no place for the client's `top_k` (it is named
+    // dropped): the params' does not go in its place.
+    let extra = json!({"agents": {"defaults": {"models": {"local/plain": {"params": params}}}}});
+    let plan = messages_plan(extra, "local/plain", body);
+    assert!(plan.decided.params.is_empty(), "{:?}", plan.decided.params);
+}
+
+/// A Messages client's `thinking` is its own, whatever the params say of
+/// thinking: the chat form holds it as an effort, or, adaptive, not at
+/// all.
+#[test]
+fn params_leave_a_messages_clients_thinking_alone() {
+    use crate::capabilities::ThinkingSwitch;
+    let params = json!({"thinking": {"type": "disabled"}, "reasoning_effort": "none"});
+    for model_ref in ["claude/opus", "moonshot/kimi-k2.6"] {
+        let extra = params_over_anthropic(model_ref, params.clone());
+        for thinking in [
+            json!({"type": "enabled", "budget_tokens": 2000}),
+            json!({"type": "adaptive"}),
+        ] {
+            let body = json!({"max_tokens": 32000, "thinking": thinking,
+                "messages": [{"role": "user", "content": "hi"}]});
+            let (plan, sent) = messages_sent(extra.clone(), model_ref, body);
+            assert_ne!(
+                plan.messages.thinking,
+                ThinkingSwitch::Off,
+                "{model_ref}: {thinking}"
+            );
+            assert_eq!(sent["thinking"], thinking, "{model_ref}");
+            assert!(plan.decided.params.is_empty(), "{model_ref}: {thinking}");
+        }
+    }
+}
+
+/// The output limit the client gives, under either name, is its own: the
+/// params' `max_completion_tokens` neither lowers a Messages client's
+/// `max_tokens` nor raises a chat client's.
+#[test]
+fn params_never_change_the_output_limit_a_client_gives() {
+    let extra = params_over_anthropic("claude/opus", json!({"max_completion_tokens": 4096}));
+    let body = json!({"max_tokens": 32000, "messages": [{"role": "user", "content": "hi"}]});
+    let (plan, sent) = messages_sent(extra, "claude/opus", body);
+    assert_eq!(sent["max_tokens"], json!(32000));
+    assert_eq!(plan.messages.max_tokens, 32000);
+    assert!(plan.decided.params.is_empty(), "{:?}", plan.decided.params);
+    let extra = params_over_anthropic("claude/opus", json!({"max_completion_tokens": 20000}));
+    let plan = plan_with(
+        extra,
+        "claude/opus",
+        with_messages(json!({"max_tokens": 100})),
+    );
+    assert_eq!(plan.messages.max_tokens, 100);
+}
+
+/// Where a Messages client gives none of them, the params fill `top_k`,
+/// `thinking` and the output limit.
+#[test]
+fn params_fill_what_a_messages_client_leaves_out() {
+    use crate::capabilities::ThinkingSwitch;
+    let params =
+        json!({"top_k": 40, "thinking": {"type": "disabled"}, "max_completion_tokens": 4096});
+    let extra = params_over_anthropic("claude/opus", params);
+    let body = json!({"messages": [{"role": "user", "content": "hi"}]});
+    let (plan, sent) = messages_sent(extra, "claude/opus", body);
+    assert_eq!(sent["top_k"], json!(40));
+    assert_eq!(sent["thinking"], json!({"type": "disabled"}));
+    assert_eq!(plan.messages.thinking, ThinkingSwitch::Off);
+    assert_eq!(sent["max_tokens"], json!(4096));
+    assert_eq!(plan.decided.params.len(), 3);
+}
+
+/// The plan for the Responses `body` to `model_ref` under `extra` config,
+/// as the Responses front end reads it.
+fn responses_plan(extra: Value, model_ref: &str, body: Value) -> super::Plan {
+    use crate::translate::responses_client::Read;
+    let config = config(extra);
+    let target = config.target(&ModelRef::parse(model_ref).unwrap()).unwrap();
+    let text = body.to_string();
+    let translated = Read::parse(text.as_bytes())
+        .unwrap()
+        .translate(None)
+        .unwrap();
+    let chat = ChatRequest::parse(translated.body).unwrap();
+    let request = crate::wire::request::ClientRequest::new(chat, translated.seen);
+    super::plan(&request, &target, &super::Memo::default()).expect("planned")
+}
+
+/// A Responses client's `max_output_tokens` and `reasoning` are its
+/// output limit and thinking: the params' `max_completion_tokens` and
+/// `thinking` do not take their place, on either transport; a client
+/// that gives none gets the params'.
+#[test]
+fn params_leave_a_responses_clients_own_settings_alone() {
+    let params = json!({"max_completion_tokens": 4096, "thinking": {"type": "disabled"}});
+    let own = json!({"input": "hi", "max_output_tokens": 32000, "reasoning": {"effort": "high"}});
+    for model_ref in ["claude/opus", "local/thinker"] {
+        let extra = params_over_anthropic(model_ref, params.clone());
+        let plan = responses_plan(extra.clone(), model_ref, own.clone());
+        assert!(
+            plan.decided.params.is_empty(),
+            "{model_ref}: {:?}",
+            plan.decided.params
+        );
+        assert_eq!(plan.most_output, 32000, "{model_ref}");
+        let plan = responses_plan(extra, model_ref, json!({"input": "hi"}));
+        assert_eq!(plan.decided.params.len(), 2, "{model_ref}");
+        assert_eq!(plan.most_output, 4096, "{model_ref}");
+    }
+    let extra = params_over_anthropic("claude/opus", params);
+    let plan = responses_plan(extra, "claude/opus", own);
+    assert_eq!(plan.messages.max_tokens, 32000);
+}
+
 /// The most output a target may give, as the rules send the output limit,
-/// is what a budget reserves: the output a model's `params` add, when the
-/// request names no limit or beside the request's own (where the larger
-/// may be the one the provider reads); at most the model's `maxTokens`; a
+/// is what a budget reserves: the request's own, else the output a
+/// model's `params` give it (the larger of the two fields sent, which the
+/// provider may read); at most the model's `maxTokens`; a
 /// model that reads one field that one; the 4,096 a Messages body is
 /// given with none at all.
 #[test]
@@ -1661,11 +1811,10 @@ fn the_most_output_is_the_limit_the_rules_send() {
         most
     };
     assert_eq!(most(json!({}), 0), 64_000);
-    // `max_completion_tokens` from the params, beside the request's own
-    // `max_tokens`.
-    assert_eq!(most(json!({"max_tokens": 20}), 0), 64_000);
+    // The request's own, under either name, takes the place of the
+    // params'.
+    assert_eq!(most(json!({"max_tokens": 20}), 0), 20);
     assert_eq!(most(json!({"max_tokens": 100_000}), 0), 100_000);
-    // The request's own takes the place of the params'.
     assert_eq!(most(json!({"max_completion_tokens": 20}), 0), 20);
     // At most the model's `maxTokens`, as the rules send it.
     assert_eq!(most(json!({}), 1), 40_000);
