@@ -1015,16 +1015,23 @@ async fn a_messages_system_block_that_is_not_text_is_named_on_the_chat_transport
     }
 }
 
-/// A member the API does not give `thinking`, `tool_choice` or
-/// `metadata`: an Anthropic provider gets it as sent, the chat transport,
-/// which writes them anew, names it.
+/// A member of `thinking`, `tool_choice`, `metadata` or `output_config`
+/// (or its `format`) that no row names (`thinking.display`,
+/// `output_config.task_budget`): an Anthropic provider gets it as sent,
+/// the chat transport, which writes them anew, names it.
 #[tokio::test]
-async fn a_member_no_row_names_in_thinking_tool_choice_or_metadata_is_named_where_it_is_dropped() {
+async fn a_member_no_row_names_in_thinking_tool_choice_metadata_or_output_config_is_named_where_it_is_dropped()
+ {
     let tools = json!([{"name": "f", "input_schema": {"type": "object"}}]);
     let bodies = [
         json!({"thinking": {"type": "adaptive", "display": "omitted"}}),
         json!({"tools": tools, "tool_choice": {"type": "auto", "colour": "blue"}}),
         json!({"metadata": {"user_id": "u-1", "session": "s-1"}}),
+        json!({"output_config": {"effort": "low",
+            "task_budget": {"type": "tokens", "total": 400000}}}),
+        json!({"output_config": {"task_budget": {"type": "tokens", "total": 400000}}}),
+        json!({"output_config": {"format": {"type": "json_schema",
+            "schema": {"type": "object"}, "colour": "blue"}}}),
     ];
     for extra in bodies {
         let mut body = json!({"model": "p/m", "max_tokens": 2000,
@@ -1038,7 +1045,7 @@ async fn a_member_no_row_names_in_thinking_tool_choice_or_metadata_is_named_wher
         assert_eq!(response.status(), 200);
         assert!(dropped(&response).is_empty(), "{body}");
         let sent = &mock.requests()[0]["body"];
-        for key in ["thinking", "tool_choice", "metadata"] {
+        for key in ["thinking", "tool_choice", "metadata", "output_config"] {
             assert_eq!(sent.get(key), body.get(key), "{key}: {sent}");
         }
 
@@ -1048,10 +1055,9 @@ async fn a_member_no_row_names_in_thinking_tool_choice_or_metadata_is_named_wher
         assert_eq!(response.status(), 200);
         assert_eq!(dropped(&response), ["unknown members"], "{body}");
         let sent = mock.requests()[0]["body"].to_string();
-        assert!(
-            !sent.contains("display") && !sent.contains("colour") && !sent.contains("s-1"),
-            "{sent}"
-        );
+        for mark in ["display", "colour", "s-1", "task_budget"] {
+            assert!(!sent.contains(mark), "{mark}: {sent}");
+        }
     }
 }
 

@@ -405,6 +405,8 @@ const MESSAGES_MEMBERS: Members = members!(MessagesRow {
     "tool_choice.type|name|disable_parallel_tool_use" => ToolChoice,
     "thinking.type" => Thinking,
     "thinking.budget_tokens" => ThinkingBudget,
+    "output_config.effort" => OutputConfigEffort,
+    "output_config.format.type|schema.*" => OutputConfig,
     "metadata.user_id" => MetadataUserId,
 });
 
@@ -1074,9 +1076,10 @@ pub fn markdown() -> String {
          A top-level member no table names, or a member none names of a\n\
          chat message, of its text or image parts or of a chat\n\
          `tool_choice`, of a Messages content\n\
-         block, client tool, `thinking`, `tool_choice` or `metadata`, or of\n\
-         a Responses input item, `reasoning` or `text`\n\
-         (`messages[].partial`, `tools[].eager_input_streaming`), and a\n\
+         block, client tool, `thinking`, `tool_choice`, `metadata` or\n\
+         `output_config` (or its `format`), or of a Responses input item,\n\
+         `reasoning` or `text` (`messages[].partial`,\n\
+         `tools[].eager_input_streaming`, `output_config.task_budget`), and a\n\
          part or block other than text in a system prompt (a chat system or\n\
          developer message, Messages' `system` or a system message) or in a\n\
          chat assistant message, are carried where the transport\n\

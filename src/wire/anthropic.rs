@@ -91,7 +91,7 @@ pub struct MessagesRequest {
     #[serde(default)]
     pub thinking: Option<Noted<ThinkingConfig>>,
     #[serde(default)]
-    pub output_config: Option<OutputConfig>,
+    pub output_config: Option<Noted<OutputConfig>>,
     #[serde(default)]
     pub stop_sequences: Option<Vec<String>>,
     #[serde(default)]
@@ -117,9 +117,10 @@ pub struct Metadata {
 }
 
 /// A small object of a Messages request (`thinking`, `tool_choice`,
-/// `metadata`) read member by member, with the names of the members the
-/// API does not give it (not `null`), which a body written anew has no
-/// place for: none, and no allocation, on nearly every request.
+/// `metadata`, `output_config` and its `format`) read member by member,
+/// with the names of the members no row of the Messages table gives it
+/// (not `null`), which a body written anew has no place for: none, and no
+/// allocation, on nearly every request.
 #[derive(Debug, Clone)]
 pub struct Noted<T> {
     pub value: T,
@@ -134,8 +135,9 @@ impl<T> std::ops::Deref for Noted<T> {
     }
 }
 
-/// The members `thinking`, `tool_choice` and `metadata` are made of, as
-/// read; each object knows its own ([`Small::MEMBERS`]).
+/// The members `thinking`, `tool_choice`, `metadata`, `output_config`
+/// and its `format` are made of, as read; each object knows its own
+/// ([`Small::MEMBERS`]).
 #[derive(Default)]
 struct Members {
     kind: Option<String>,
@@ -143,6 +145,9 @@ struct Members {
     name: Option<String>,
     disable_parallel_tool_use: Option<bool>,
     user_id: Option<String>,
+    effort: Option<String>,
+    format: Option<Noted<OutputFormat>>,
+    schema: Option<Box<RawValue>>,
 }
 
 /// An object read as [`Noted`]: its members, and itself made of them
@@ -184,6 +189,9 @@ impl<'de, T: Small> Deserialize<'de> for Noted<T> {
                         "disable_parallel_tool_use" => {
                             read.disable_parallel_tool_use = map.next_value()?;
                         }
+                        "effort" => read.effort = map.next_value()?,
+                        "format" => read.format = map.next_value()?,
+                        "schema" => read.schema = map.next_value()?,
                         _ => read.user_id = map.next_value()?,
                     }
                     Ok(())
@@ -1077,25 +1085,48 @@ impl Small for ThinkingConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `output_config`: its other members (`task_budget`) are named unknown
+/// where the object does not go as sent.
+#[derive(Debug, Clone)]
 pub struct OutputConfig {
     /// `low`, `medium`, `high`, `xhigh` or `max`.
-    #[serde(default)]
     pub effort: Option<String>,
     /// Structured output: the form the answer's text must take.
-    #[serde(default)]
-    pub format: Option<OutputFormat>,
+    pub format: Option<Noted<OutputFormat>>,
+}
+
+impl Small for OutputConfig {
+    const MEMBERS: &'static [&'static str] = &["effort", "format"];
+
+    fn of<E: serde::de::Error>(members: Members) -> Result<Self, E> {
+        Ok(OutputConfig {
+            effort: members.effort,
+            format: members.format,
+        })
+    }
 }
 
 /// `output_config.format`: `json_schema` and its schema is the one kind
 /// the API documents.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct OutputFormat {
-    #[serde(rename = "type")]
     pub kind: String,
     /// As the client wrote it: passed on as text, never parsed.
-    #[serde(default)]
     pub schema: Option<Box<RawValue>>,
+}
+
+impl Small for OutputFormat {
+    const MEMBERS: &'static [&'static str] = &["type", "schema"];
+
+    fn of<E: serde::de::Error>(members: Members) -> Result<Self, E> {
+        let Some(kind) = members.kind else {
+            return Err(E::missing_field("type"));
+        };
+        Ok(OutputFormat {
+            kind,
+            schema: members.schema,
+        })
+    }
 }
 
 /// A message as the gateway answers it.
@@ -1629,9 +1660,9 @@ mod tests {
         }
     }
 
-    /// `thinking`, `tool_choice` and `metadata` are read member by member:
-    /// serde's words for what is wrong, and the members the API does not
-    /// give them kept by name.
+    /// `thinking`, `tool_choice`, `metadata` and `output_config` (and its
+    /// `format`) are read member by member: serde's words for what is
+    /// wrong, and the members no row gives them kept by name.
     #[test]
     fn the_small_objects_name_what_is_wrong_and_keep_their_unknown_members() {
         for (member, expected) in [
@@ -1659,6 +1690,14 @@ mod tests {
                 r#""metadata": []"#,
                 "metadata: invalid type: sequence, expected an object",
             ),
+            (
+                r#""output_config": {"effort": 5}"#,
+                "output_config.effort: invalid type: integer `5`",
+            ),
+            (
+                r#""output_config": {"format": {"schema": {}}}"#,
+                "output_config.format: missing field `type`",
+            ),
         ] {
             let body = format!(r#"{{"messages": [], {member}}}"#);
             let err = MessagesRequest::parse(body.as_bytes()).unwrap_err();
@@ -1668,7 +1707,10 @@ mod tests {
             br#"{"messages": [],
                 "thinking": {"type": "enabled", "budget_tokens": 2048, "display": "omitted"},
                 "tool_choice": {"type": "tool", "name": "f", "x": null},
-                "metadata": {"user_id": "u", "session": "s"}}"#,
+                "metadata": {"user_id": "u", "session": "s"},
+                "output_config": {"effort": "low", "task_budget": {"total": 4},
+                                  "format": {"type": "json_schema", "schema": {"a": 1},
+                                             "name": "n"}}}"#,
         )
         .unwrap();
         let thinking = read.thinking.unwrap();
@@ -1684,6 +1726,16 @@ mod tests {
         let metadata = read.metadata.unwrap();
         assert_eq!(metadata.user_id.as_deref(), Some("u"));
         assert_eq!(metadata.unknown, ["session".into()]);
+        let config = read.output_config.unwrap();
+        assert_eq!(config.effort.as_deref(), Some("low"));
+        assert_eq!(config.unknown, ["task_budget".into()]);
+        let format = config.value.format.unwrap();
+        assert_eq!(format.kind, "json_schema");
+        assert_eq!(
+            format.schema.as_deref().map(RawValue::get),
+            Some(r#"{"a": 1}"#)
+        );
+        assert_eq!(format.unknown, ["name".into()]);
     }
 
     #[test]

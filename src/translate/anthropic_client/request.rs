@@ -762,10 +762,12 @@ fn write<'a>(
     })
 }
 
-/// Notes the members of `thinking`, `tool_choice` and `metadata` that the
-/// API does not give them (`thinking.display`): the chat form has no place
-/// for them, nor a Messages body whose plan writes the object anew.
+/// Notes the members of `thinking`, `tool_choice`, `metadata` and
+/// `output_config` (and its `format`) that no row names
+/// (`thinking.display`, `output_config.task_budget`): the chat form has no
+/// place for them, nor a Messages body whose plan writes the object anew.
 fn small_objects_unknown(request: &MessagesRequest, seen: &mut Seen) {
+    let output_config = request.output_config.as_ref();
     let objects = [
         ("thinking", request.thinking.as_ref().map(|t| &t.unknown)),
         (
@@ -773,6 +775,11 @@ fn small_objects_unknown(request: &MessagesRequest, seen: &mut Seen) {
             request.tool_choice.as_ref().map(|t| &t.unknown),
         ),
         ("metadata", request.metadata.as_ref().map(|m| &m.unknown)),
+        ("output_config", output_config.map(|c| &c.unknown)),
+        (
+            "output_config.format",
+            (output_config.and_then(|c| c.format.as_ref())).map(|f| &f.unknown),
+        ),
     ];
     for (at, unknown) in objects {
         for key in unknown.into_iter().flatten() {
