@@ -959,7 +959,9 @@ async fn a_json_answer_to_a_stream_request_is_the_whole_answer() {
         post(|| async {
             axum::Json(
                 json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop",
+                "system_fingerprint": "fp_1", "provider": "P",
+                "choices": [{"index": 0, "finish_reason": "stop", "native_finish_reason": "end",
+                    "logprobs": {"content": [{"token": "w", "logprob": 0}]},
                     "message": {"role": "assistant", "content": "whole answer"}}],
                 "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}),
             )
@@ -976,6 +978,18 @@ async fn a_json_answer_to_a_stream_request_is_the_whole_answer() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], "whole answer");
     assert_eq!(body["usage"]["total_tokens"], 5);
+    // The provider's other members reach the client, as a stream carries
+    // them.
+    assert_eq!(body["system_fingerprint"], "fp_1", "{body:#}");
+    assert_eq!(body["provider"], "P", "{body:#}");
+    assert_eq!(
+        body["choices"][0]["native_finish_reason"], "end",
+        "{body:#}"
+    );
+    assert_eq!(
+        body["choices"][0]["logprobs"]["content"][0]["token"], "w",
+        "{body:#}"
+    );
 
     let response = gw
         .chat(json!({"messages": user_message(), "stream": true,
@@ -986,6 +1000,14 @@ async fn a_json_answer_to_a_stream_request_is_the_whole_answer() {
     assert!(text.contains("\"content\":\"whole answer\""), "{text}");
     assert!(text.contains("\"total_tokens\":5"), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    for said in [
+        r#""system_fingerprint":"fp_1""#,
+        r#""provider":"P""#,
+        r#""native_finish_reason":"end""#,
+        r#""token":"w""#,
+    ] {
+        assert!(text.contains(said), "{said} in {text}");
+    }
 
     let response = gw
         .messages(json!({"model": "plain/m", "max_tokens": 10, "stream": true,

@@ -48,35 +48,35 @@ enum Unassembled {
 
 /// A whole answer given to a request for a stream (a provider that ignored
 /// `stream`), as the stream it spells: one chunk holding each choice's
-/// message as its delta, a usage chunk when there is usage, `[DONE]`.
-pub fn replay(completion: Map<String, Value>) -> Reply {
-    let choices: Vec<Value> = completion
-        .get("choices")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
+/// message as its delta, a usage chunk when there is usage, `[DONE]`. The
+/// answer's other members (`system_fingerprint`, OpenRouter's `provider`)
+/// are each chunk's, and a choice's (`logprobs`, `native_finish_reason`)
+/// its chunk choice's, as a stream carries them.
+pub fn replay(mut completion: Map<String, Value>) -> Reply {
+    let choices = match completion.remove("choices") {
+        Some(Value::Array(choices)) => choices,
+        _ => Vec::new(),
+    };
+    let choices: Vec<Value> = (choices.into_iter().enumerate())
         .map(|(position, choice)| {
-            let mut delta = choice.get("message").cloned().unwrap_or_else(|| json!({}));
+            let Value::Object(mut choice) = choice else {
+                return json!({"index": position, "delta": {}, "finish_reason": null});
+            };
+            let mut delta = choice.remove("message").unwrap_or_else(|| json!({}));
             let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
             for (index, call) in calls.into_iter().flatten().enumerate() {
                 if let Value::Object(call) = call {
                     call.entry("index").or_insert(json!(index));
                 }
             }
-            json!({
-                "index": choice.get("index").cloned().unwrap_or(json!(position)),
-                "delta": delta,
-                "finish_reason": choice.get("finish_reason").cloned().unwrap_or(Value::Null),
-            })
+            choice.entry("index").or_insert(json!(position));
+            choice.insert("delta".into(), delta);
+            choice.entry("finish_reason").or_insert(Value::Null);
+            Value::Object(choice)
         })
         .collect();
-    let mut chunk = Map::new();
-    for key in ["id", "created", "model"] {
-        if let Some(value) = completion.get(key) {
-            chunk.insert(key.into(), value.clone());
-        }
-    }
+    let usage = completion.remove("usage");
+    let mut chunk = completion;
     chunk.insert("object".into(), json!("chat.completion.chunk"));
     let mut usage_chunk = chunk.clone();
     chunk.insert("choices".into(), Value::Array(choices));
@@ -86,9 +86,9 @@ pub fn replay(completion: Map<String, Value>) -> Reply {
         id: None,
     };
     let mut rest = Vec::new();
-    if let Some(usage) = completion.get("usage").filter(|u| u.is_object()) {
+    if let Some(usage) = usage.filter(Value::is_object) {
         usage_chunk.insert("choices".into(), json!([]));
-        usage_chunk.insert("usage".into(), usage.clone());
+        usage_chunk.insert("usage".into(), usage);
         rest.push(Ok(Item::Event(event(
             Value::Object(usage_chunk).to_string(),
         ))));
