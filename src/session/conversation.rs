@@ -45,10 +45,17 @@ pub enum Role {
 
 /// The most pieces a conversation's fingerprint keeps of each kind
 /// (system pieces, tools, messages): what a session holds is bounded
-/// whatever a body holds (16 bytes a message, 64 KB at most a
-/// conversation), and a change past them goes unseen, never a break named
-/// that was none.
+/// whatever a body holds (16 bytes a message, 64 KB at most of them;
+/// the tools kept apart are fewer, [`MOST_TOOLS`]), and a change past them
+/// goes unseen, never a break named that was none.
 pub const MOST_PIECES: usize = 4096;
+
+/// The most tools a conversation keeps apart, by name, to say which one
+/// changed, and the most bytes of their names in all: the whole list's
+/// hash tells a change anywhere in it, and one past these is said without
+/// its name. A list costs 24 bytes a tool and its names: 24 KB at most.
+const MOST_TOOLS: usize = 512;
+const MOST_TOOL_NAME_BYTES: usize = 8 << 10;
 
 /// A turn of a conversation: what the provider's prefix cache sees, in
 /// its order (system, tools, messages), the first [`MOST_PIECES`] of each.
@@ -127,14 +134,18 @@ impl Conversation {
             return Arc::from([]);
         };
         let bytes = raw.as_bytes();
+        let unnamed: Arc<str> = Arc::from("?");
+        let mut left = MOST_TOOL_NAME_BYTES;
         crate::format::scan::element_ranges(bytes)
             .unwrap_or_default()
             .into_iter()
-            .take(MOST_PIECES)
+            .take(MOST_TOOLS)
             .map(|range| {
                 let text = &raw[range];
+                let name = tool_name(text).filter(|name| name.len() <= left);
+                left -= name.as_ref().map_or(0, |name| name.len());
                 Tool {
-                    name: shown(tool_name(text).unwrap_or_else(|| Arc::from("?"))),
+                    name: name.map_or_else(|| unnamed.clone(), &shown),
                     hash: hash([text.as_bytes()]),
                 }
             })
@@ -494,6 +505,38 @@ mod tests {
         assert_eq!(
             first_change(&before, &cut, |_| false),
             Some(Break::Messages { index: 1 })
+        );
+    }
+
+    /// A tool list is kept apart by name for its first tools, their names
+    /// bounded in all: a body of thousands of tools with long names of
+    /// four-byte characters costs a session kilobytes, not a megabyte. A
+    /// change past them is a change of the tools all the same.
+    #[test]
+    fn a_tool_list_is_kept_bounded_and_still_tells_a_change() {
+        let long = |i: usize| format!("{i}{}", "\u{1F600}".repeat(63));
+        let tools = |n: usize| (0..n).map(|i| tool(&long(i), "d")).collect::<Vec<_>>();
+        let before = turn(body(tools(4096), vec![user("hi")]));
+        let list = before.tool_list.as_deref().unwrap();
+        let named: usize = (list.iter())
+            .filter(|t| &*t.name != "?")
+            .map(|t| t.name.len())
+            .sum();
+        let held = std::mem::size_of_val(list) + named;
+        assert!(held <= 24 << 10, "{held} bytes for {} tools", list.len());
+        assert_eq!(list[0].name.as_ref(), long(0));
+        let mut changed = tools(4096);
+        changed[4000] = tool(&long(4000), "another");
+        let after = turn(body(changed, vec![user("hi")]));
+        let change = first_change(&before, &after, |_| false);
+        assert!(matches!(change, Some(Break::Tools(_))), "{change:?}");
+        let mut first = tools(4096);
+        first[0] = tool(&long(0), "another");
+        let after = turn(body(first, vec![user("hi")]));
+        let change = first_change(&before, &after, |_| false);
+        assert_eq!(
+            change,
+            Some(Break::Tools(ToolChange::Changed(Arc::from(long(0)))))
         );
     }
 
