@@ -863,7 +863,8 @@ async fn attempt(
         reply => reply,
     };
     match reply {
-        // A replayed stream carries no log probabilities.
+        // Replayed, it is a stream like any: the relay's key hold reads
+        // it (log probabilities spelling a key go there).
         Reply::Complete { completion, .. } if stream => Ok(assemble::replay(completion)),
         Reply::Complete {
             mut completion,
