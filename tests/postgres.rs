@@ -1907,6 +1907,86 @@ async fn a_kept_placement_never_overwrites_a_warm_one_and_a_move_does() {
     }
 }
 
+/// A placements connection that stops answering without closing (a peer
+/// gone without a word) is taken for dead after a few calls unanswered in
+/// time, and made again: claims are agreed on again within seconds, where
+/// they waited for the kernel to give the socket up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placements_connection_that_stops_answering_is_made_again() {
+    use clawgate::ledger::placements::SharedPlacements;
+    let Some(cluster) = Cluster::start("a_placements_connection_that_stops") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (made, frozen_below) = freezing_proxy(cluster.socket(), dir.path());
+    let shared = SharedPlacements::new(&store_url(&Cluster::url_in(dir.path()))).unwrap();
+    shared.start();
+    let minute = Duration::from_secs(60);
+    let claimed_within = |session: &'static str, limit: Duration| {
+        let shared = shared.clone();
+        async move {
+            let deadline = Instant::now() + limit;
+            while Instant::now() < deadline {
+                if let Some(target) = shared.claim(session, "x/m y/m", "x/m", minute).await {
+                    return Some(target);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None
+        }
+    };
+    assert_eq!(
+        claimed_within("s", Duration::from_secs(5)).await.as_deref(),
+        Some("x/m")
+    );
+    // Every connection made so far now answers nothing, and stays open.
+    frozen_below.store(made.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
+    let claimed = claimed_within("t", Duration::from_secs(10)).await;
+    assert_eq!(
+        claimed.as_deref(),
+        Some("x/m"),
+        "claims are agreed on again"
+    );
+}
+
+/// Stands between clients and the server, in `dir`, forwarding each
+/// connection (numbered from 1, the count made so far in the first
+/// value) until it is numbered below the second value: then it forwards
+/// nothing either way, and stays open.
+fn freezing_proxy(server: PathBuf, dir: &Path) -> (Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let listener = UnixListener::bind(dir.join(server.file_name().unwrap())).unwrap();
+    let (made, frozen_below) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (counted, frozen) = (made.clone(), frozen_below.clone());
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let client = client.unwrap();
+            let number = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            let server = UnixStream::connect(&server).unwrap();
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let frozen = frozen.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0; 8192];
+                    while let Ok(n @ 1..) = from.read(&mut buf) {
+                        while number < frozen.load(Ordering::SeqCst) {
+                            // Held open, silent.
+                            std::thread::sleep(Duration::from_secs(3600));
+                        }
+                        if to.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    (made, frozen_below)
+}
+
 /// Two gateways on one store, and what they need while they run.
 struct Pooled {
     urls: [String; 2],

@@ -38,6 +38,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const KEEPS_AT_ONCE: usize = 16;
 /// Every this many claims, placements cold for a day are deleted.
 const CLEAN_EVERY: u64 = 1024;
+/// Calls in a row a connection may leave unanswered within
+/// [`CLAIM_TIMEOUT`] before it is taken for dead: a peer gone without a
+/// word (a NAT's state dropped, a host frozen) leaves it open for
+/// minutes. It is dropped, with the calls queued on it, and made again
+/// after the backoff.
+const UNANSWERED_AT_MOST: u64 = 8;
 
 /// The table, made by the first gateway that connects; its rows are the
 /// placements' own, apart from the ledger's versioned schema. Without the
@@ -103,6 +109,8 @@ pub struct SharedPlacements {
     retry_at_ms: AtomicU64,
     backoff_ms: AtomicU64,
     claims: AtomicU64,
+    /// Calls in a row that got no answer in time.
+    unanswered: AtomicU64,
     /// The placements being kept ([`SharedPlacements::keep`]).
     keeps: Arc<tokio::sync::Semaphore>,
 }
@@ -126,6 +134,7 @@ impl SharedPlacements {
             retry_at_ms: AtomicU64::new(0),
             backoff_ms: AtomicU64::new(FIRST_BACKOFF.as_millis() as u64),
             claims: AtomicU64::new(0),
+            unanswered: AtomicU64::new(0),
             keeps: Arc::new(tokio::sync::Semaphore::new(KEEPS_AT_ONCE)),
         }))
     }
@@ -175,6 +184,7 @@ impl SharedPlacements {
         if self.claims.fetch_add(1, Ordering::Relaxed) % CLEAN_EVERY == CLEAN_EVERY - 1 {
             self.clean(connected.clone(), now);
         }
+        self.answered(&connected, answer.is_ok());
         match answer {
             Ok(Ok(target)) => target,
             Ok(Err(error)) => {
@@ -182,12 +192,39 @@ impl SharedPlacements {
                     tracing::warn!(
                         "session placements: the shared store's connection closed ({error}); placing locally until it is back"
                     );
-                    self.connected.store(None);
-                    self.failed();
+                    self.dropped(&connected);
                 }
                 None
             }
             Err(_) => None,
+        }
+    }
+
+    /// Counts a call on `connected` that was answered in time or not; the
+    /// [`UNANSWERED_AT_MOST`]th in a row not answered drops it.
+    fn answered(&self, connected: &Arc<Connected>, in_time: bool) {
+        if in_time {
+            self.unanswered.store(0, Ordering::Relaxed);
+        } else if self.unanswered.fetch_add(1, Ordering::Relaxed) + 1 == UNANSWERED_AT_MOST {
+            tracing::warn!(
+                "session placements: the shared store answered none of {UNANSWERED_AT_MOST} calls in a row within {}ms; connecting again, placing locally meanwhile",
+                CLAIM_TIMEOUT.as_millis()
+            );
+            self.dropped(connected);
+        }
+    }
+
+    /// Stops using `connected`, if it is still the connection (one made
+    /// again meanwhile stays), and connects again after the backoff.
+    fn dropped(&self, connected: &Arc<Connected>) {
+        let current = self.connected.load();
+        if current
+            .as_ref()
+            .is_some_and(|now| Arc::ptr_eq(now, connected))
+        {
+            self.connected.store(None);
+            self.unanswered.store(0, Ordering::Relaxed);
+            self.failed();
         }
     }
 
@@ -223,11 +260,12 @@ impl SharedPlacements {
                 true => connected.client.execute(&connected.moved, &params[..4]),
                 false => connected.client.execute(&connected.keep, &params),
             };
-            if let Ok(Err(error)) = tokio::time::timeout(CLAIM_TIMEOUT, work).await {
+            let answer = tokio::time::timeout(CLAIM_TIMEOUT, work).await;
+            this.answered(&connected, answer.is_ok());
+            if let Ok(Err(error)) = answer {
                 tracing::debug!("session placements: a placement not kept in the store: {error}");
                 if connected.client.is_closed() {
-                    this.connected.store(None);
-                    this.failed();
+                    this.dropped(&connected);
                 }
             }
         });
