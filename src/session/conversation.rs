@@ -18,7 +18,8 @@ use crate::wire::facts::Facts;
 /// One tool: its name and a hash of its whole definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tool {
-    pub name: Arc<str>,
+    /// `None` past the names' bound ([`MOST_TOOL_NAME_BYTES`]).
+    pub name: Option<Arc<str>>,
     pub hash: u64,
 }
 
@@ -134,7 +135,6 @@ impl Conversation {
             return Arc::from([]);
         };
         let bytes = raw.as_bytes();
-        let unnamed: Arc<str> = Arc::from("?");
         let mut left = MOST_TOOL_NAME_BYTES;
         crate::format::scan::element_ranges(bytes)
             .unwrap_or_default()
@@ -145,7 +145,7 @@ impl Conversation {
                 let name = tool_name(text).filter(|name| name.len() <= left);
                 left -= name.as_ref().map_or(0, |name| name.len());
                 Tool {
-                    name: name.map_or_else(|| unnamed.clone(), &shown),
+                    name: name.map(&shown),
                     hash: hash([text.as_bytes()]),
                 }
             })
@@ -206,6 +206,9 @@ pub enum ToolChange {
     Changed(Arc<str>),
     /// The same tools in another order, or not known tool by tool.
     Reordered,
+    /// A tool not kept by name (past the first [`MOST_TOOLS`], or its
+    /// name past the names' bound) added, removed or changed.
+    Unnamed,
 }
 
 impl Break {
@@ -241,6 +244,7 @@ impl std::fmt::Display for Break {
             Break::Tools(ToolChange::Removed(name)) => write!(f, "tools: removed {name}"),
             Break::Tools(ToolChange::Changed(name)) => write!(f, "tools: changed {name}"),
             Break::Tools(ToolChange::Reordered) => write!(f, "tools: reordered"),
+            Break::Tools(ToolChange::Unnamed) => write!(f, "tools: one not kept by name changed"),
             Break::Messages { index } => write!(f, "messages: rewritten at {index}"),
             Break::Reasoning { index, restored } => {
                 let given = if *restored {
@@ -300,25 +304,42 @@ pub fn first_change(
     None
 }
 
-/// The first difference between two tool lists, by name.
+/// The first difference between two tool lists, by name: one added,
+/// removed or changed; else the same tools in another order; else one not
+/// kept by name.
 fn tool_change(before: Option<&[Tool]>, after: Option<&[Tool]>) -> ToolChange {
     let (Some(before), Some(after)) = (before, after) else {
         return ToolChange::Reordered;
     };
-    let named = |list: &[Tool], name: &str| list.iter().find(|t| &*t.name == name).cloned();
-    if let Some(added) = after.iter().find(|t| named(before, &t.name).is_none()) {
-        return ToolChange::Added(added.name.clone());
+    let named = |list: &[Tool], name: &str| {
+        (list.iter())
+            .find(|t| t.name.as_deref() == Some(name))
+            .cloned()
+    };
+    fn names(list: &[Tool]) -> impl Iterator<Item = (&Tool, &Arc<str>)> {
+        list.iter().filter_map(|t| Some((t, t.name.as_ref()?)))
     }
-    if let Some(removed) = before.iter().find(|t| named(after, &t.name).is_none()) {
-        return ToolChange::Removed(removed.name.clone());
+    if let Some((_, added)) = names(after).find(|(_, n)| named(before, n).is_none()) {
+        return ToolChange::Added(added.clone());
     }
-    match after
-        .iter()
-        .find(|t| named(before, &t.name).is_some_and(|old| old.hash != t.hash))
-    {
-        Some(changed) => ToolChange::Changed(changed.name.clone()),
-        None => ToolChange::Reordered,
+    if let Some((_, removed)) = names(before).find(|(_, n)| named(after, n).is_none()) {
+        return ToolChange::Removed(removed.clone());
     }
+    let changed =
+        names(after).find(|(t, n)| named(before, n).is_some_and(|old| old.hash != t.hash));
+    if let Some((_, name)) = changed {
+        return ToolChange::Changed(name.clone());
+    }
+    let hashes = |list: &[Tool]| list.iter().map(|t| t.hash).collect::<Vec<_>>();
+    let (mut before, mut after) = (hashes(before), hashes(after));
+    if before != after {
+        before.sort_unstable();
+        after.sort_unstable();
+        if before == after {
+            return ToolChange::Reordered;
+        }
+    }
+    ToolChange::Unnamed
 }
 
 #[cfg(test)]
@@ -518,26 +539,35 @@ mod tests {
         let tools = |n: usize| (0..n).map(|i| tool(&long(i), "d")).collect::<Vec<_>>();
         let before = turn(body(tools(4096), vec![user("hi")]));
         let list = before.tool_list.as_deref().unwrap();
-        let named: usize = (list.iter())
-            .filter(|t| &*t.name != "?")
-            .map(|t| t.name.len())
+        let named: usize = list
+            .iter()
+            .filter_map(|t| t.name.as_ref())
+            .map(|n| n.len())
             .sum();
         let held = std::mem::size_of_val(list) + named;
         assert!(held <= 24 << 10, "{held} bytes for {} tools", list.len());
-        assert_eq!(list[0].name.as_ref(), long(0));
-        let mut changed = tools(4096);
-        changed[4000] = tool(&long(4000), "another");
-        let after = turn(body(changed, vec![user("hi")]));
-        let change = first_change(&before, &after, |_| false);
-        assert!(matches!(change, Some(Break::Tools(_))), "{change:?}");
-        let mut first = tools(4096);
-        first[0] = tool(&long(0), "another");
-        let after = turn(body(first, vec![user("hi")]));
-        let change = first_change(&before, &after, |_| false);
-        assert_eq!(
-            change,
-            Some(Break::Tools(ToolChange::Changed(Arc::from(long(0)))))
+        assert_eq!(list[0].name.as_deref(), Some(long(0).as_str()));
+        let change = |at: usize| {
+            let mut changed = tools(4096);
+            changed[at] = tool(&long(at), "another");
+            first_change(&before, &turn(body(changed, vec![user("hi")])), |_| false)
+        };
+        let named = |name: String| Some(Break::Tools(ToolChange::Changed(Arc::from(name))));
+        // A tool kept by name, the first or the last named after tools
+        // that are not: named.
+        assert_eq!(change(0), named(long(0)));
+        let last_named = list.iter().rposition(|t| t.name.is_some()).unwrap();
+        assert!(list[..last_named].iter().all(|t| t.name.is_some()));
+        assert!(
+            list[last_named + 1..].len() > 1,
+            "two tools at least past the names' bound"
         );
+        let kept = list[last_named].name.as_deref().unwrap().to_string();
+        assert_eq!(change(last_named), named(kept));
+        // One past the names' bound, or past the tools kept: said so.
+        let unnamed = Some(Break::Tools(ToolChange::Unnamed));
+        assert_eq!(change(last_named + 2), unnamed);
+        assert_eq!(change(4000), unnamed);
     }
 
     #[test]
