@@ -960,6 +960,44 @@ async fn a_reload_takes_a_secret_rotated_in_the_env_file() {
     }
 }
 
+/// Of several env files a later one wins, as with several
+/// `EnvironmentFile=` lines: the process holding the later file's value (as
+/// systemd gives it), a rotation there is taken on a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_env_file_wins_and_its_rotation_is_taken_on_a_reload() {
+    let backup = healthy_mock().await;
+    let mut config = env_keyed_config(&backup, &backup);
+    config["gateway"] = json!({"auth": {"token": "${GATEWAY_TOKEN}"}});
+    let files = Files::new();
+    let config_path = files.config(&config);
+    let first = files.write(
+        "first.env",
+        &format!("MOCK_KEY={SECRET}\nGATEWAY_TOKEN=gateway-token-first-01\n"),
+        0o600,
+    );
+    let later = files.write("later.env", "GATEWAY_TOKEN=gateway-token-later-02\n", 0o600);
+    let (notify_path, socket) = notify_socket(&files);
+    let args = ["--config", s(&config_path), "--env-file", s(&later)];
+    let vars = [("GATEWAY_TOKEN", Path::new("gateway-token-later-02"))];
+    let served = Served::spawn(&args, &vars, &first, &notify_path).await;
+    assert_contains(&notification(&socket).await, "READY=1");
+    std::fs::write(&later, "GATEWAY_TOKEN=gateway-token-later-03\n").unwrap();
+    served.signal("HUP");
+    assert!(notification(&socket).await.contains("RELOADING=1"));
+    assert_contains(&notification(&socket).await, "READY=1");
+    for (token, expected) in [
+        ("gateway-token-first-01", 401),
+        ("gateway-token-later-02", 401),
+        ("gateway-token-later-03", 200),
+    ] {
+        assert_eq!(
+            served.chat_with_token(Some(token)).await.status(),
+            expected,
+            "{token}"
+        );
+    }
+}
+
 /// A gateway started from the config at the default location reads that
 /// file on a reload and no other: while it is gone (moved aside, written
 /// anew by an editor), the built-in defaults, with no key, never serve.

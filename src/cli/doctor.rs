@@ -108,10 +108,12 @@ pub async fn doctor(args: &DoctorArgs) -> ExitCode {
     }
 }
 
-/// The process environment with every env file that can be read, each
-/// file checked (exists, private) and reported once.
+/// The process environment with every env file that can be read (a later
+/// file's variables winning, as `serve` reads them), each file checked
+/// (exists, private) and reported once.
 fn environment(source: &SourceArgs, report: &mut Report) -> Environment {
     let mut env = Environment::from_process();
+    let mut files = Vec::new();
     for path in &source.env_files(&env) {
         let text = path.to_string_lossy();
         let (path, optional) = match text.strip_prefix('-') {
@@ -126,10 +128,15 @@ fn environment(source: &SourceArgs, report: &mut Report) -> Environment {
             continue;
         }
         let (mark, text) = private_file_check("env file", &path);
-        match env.load_env_file(&path) {
+        let mut file = Environment::default();
+        match file.load_env_file(&path) {
             Ok(()) => report.check(mark, text),
             Err(err) => report.check(Mark::Fail, err.to_string()),
         }
+        files.push(file);
+    }
+    for file in files.into_iter().rev() {
+        env.fill(file);
     }
     if let Some(dir) = env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from) {
         match env.load_credentials(&dir) {

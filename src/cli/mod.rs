@@ -114,7 +114,8 @@ pub struct SourceArgs {
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Variables in systemd EnvironmentFile= syntax; the environment wins
-    /// (on a reload of `serve`, but for a variable a file gave it at start).
+    /// (on a reload of `serve`, but for a variable a file gave it at
+    /// start), and a later file an earlier one.
     /// A leading `-` makes the file optional, as in systemd. Without this
     /// flag, $XDG_CONFIG_HOME/clawgate/secrets.env (the Nix modules'
     /// environmentFile) is read if it exists. Files in
@@ -242,10 +243,11 @@ impl SourceArgs {
         Ok(process)
     }
 
-    /// The variables of the env files alone, the first file's winning.
+    /// The variables of the env files alone: a later file's win, as a
+    /// later `EnvironmentFile=`'s do under systemd.
     fn env_files_read(&self, process: &Environment) -> Result<Environment, CliError> {
         let mut files = Environment::default();
-        for path in &self.env_files(process) {
+        for path in self.env_files(process).iter().rev() {
             let text = path.to_string_lossy();
             match text.strip_prefix('-') {
                 Some(optional) if !Path::new(optional).exists() => {}

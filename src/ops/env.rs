@@ -95,10 +95,7 @@ impl Environment {
     pub fn load_env_file(&mut self, path: &Path) -> Result<(), EnvFileError> {
         let text = read_bounded(path)?;
         let (pairs, bad) = parse_env_file(&text, path);
-        let file: HashMap<String, String> = pairs.into_iter().collect();
-        for (name, value) in file {
-            self.vars.entry(name).or_insert(value);
-        }
+        self.fill(Environment::from_pairs(pairs));
         bad.map_or(Ok(()), Err)
     }
 }
