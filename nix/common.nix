@@ -146,6 +146,9 @@ let
   # userinfo (`user:password@`) or as `password=`, unless that password is
   # itself a `''${VAR}`. A URL that is a `''${VAR}` as a whole has none.
   literalStorePassword =
+    url: builtins.any (password: password != "" && !(isWholeReference password)) (storePasswords url);
+  # The passwords a store URL writes: its userinfo's and its `password=`.
+  storePasswords =
     url:
     let
       parts = builtins.match "[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)(.*)" url;
@@ -154,11 +157,11 @@ let
       userinfo = builtins.match "(.*)@[^@]*" authority;
       inUserinfo = if userinfo == null then null else builtins.match "[^:]*:(.*)" (builtins.head userinfo);
       inQuery = builtins.match "[^?#]*[?]([^#]*&)?password=([^&#]*).*" rest;
-      passwords =
-        lib.optional (inUserinfo != null) (builtins.head inUserinfo)
-        ++ lib.optional (inQuery != null) (builtins.elemAt inQuery 1);
     in
-    parts != null && builtins.any (password: password != "" && !(isWholeReference password)) passwords;
+    lib.optionals (parts != null) (
+      lib.optional (inUserinfo != null) (builtins.head inUserinfo)
+      ++ lib.optional (inQuery != null) (builtins.elemAt inQuery 1)
+    );
   storeMessage = "services.clawgate.settings.ledger.store: the URL holds a password, which would land in the world-readable Nix store; write \"\${CLAWGATE_LEDGER_URL}\" and put CLAWGATE_LEDGER_URL=postgresql://... in services.clawgate.environmentFile, or use peer authentication over the Unix socket (NixOS: services.clawgate.database.createLocally)";
   isLiteral = value: builtins.isString value && value != "" && !(isReference value);
   credentialName =
@@ -509,8 +512,10 @@ rec {
           [ ];
       referencedVars = lib.concatMap varsIn credentialValues;
       # The variables ledger.store names: a secret where the URL holds a
-      # password.
-      storeVars = varsIn (lib.attrByPath [ "ledger" "store" ] null s);
+      # password; and those its password names, the password alone.
+      store = lib.attrByPath [ "ledger" "store" ] null s;
+      storeVars = varsIn store;
+      storePasswordVars = lib.concatMap varsIn (if builtins.isString store then storePasswords store else [ ]);
     in
     lib.optional (isLiteral (lib.attrByPath [ "gateway" "auth" "token" ] null s)) "gateway.auth.token"
     ++ lib.concatLists (
@@ -534,6 +539,7 @@ rec {
           name: value:
           (credentialName name || builtins.elem name referencedVars) && isLiteral value
           || builtins.elem name storeVars && builtins.isString value && literalStorePassword value
+          || builtins.elem name storePasswordVars && isLiteral value
         ) envVars
       )
     );

@@ -1401,10 +1401,14 @@ fn literal_secrets_are_warned_about_with_the_variable_to_use() {
     let said =
         "env.CLAWGATE_LEDGER_URL: a secret written in the config file (used by ledger.store)";
     assert!(warnings.contains(said), "{warnings}");
-    // A store URL without a password holds no secret.
+    // A store URL without a password holds no secret; a password alone in
+    // a variable is one, and the host beside it none.
     let text = r#"{ env: { CLAWGATE_LEDGER_URL: "postgresql://gw@db.example/usage" },
         ledger: { store: "${CLAWGATE_LEDGER_URL}" } }"#;
     assert!(load(text, &ALL_KEYS).unwrap().literal_secrets.is_empty());
+    let text = r#"{ env: { PW: "hunter2-secret", HOST: "db.example" },
+        ledger: { store: "postgresql://gw:${PW}@${HOST}/usage" } }"#;
+    assert_eq!(load(text, &ALL_KEYS).unwrap().literal_secrets, ["env.PW"]);
 
     // A credential written in a header, the provider's or a model's.
     let text = r#"{ models: { providers: { proxy: { baseUrl: "https://proxy.example.com/v1",

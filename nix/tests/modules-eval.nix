@@ -638,6 +638,13 @@ let
         && about "MODEL_HDR"
         && about "STORE"
         && clawgateWarnings (nixos { inherit settings; }) == warnings
+        # A password alone in a variable is a secret; the host beside it is none.
+        && clawgateWarnings (homeWith {
+          settings = {
+            ledger.store = "postgresql://clawgate:\${PW}@\${HOST}/clawgate";
+            env.vars = { PW = "hunter2"; HOST = "db.example"; };
+          };
+        }) == [ "services.clawgate.settings.env.PW holds a literal secret, which lands in the world-readable Nix store; write \"\${VAR}\" and put VAR in services.clawgate.environmentFile" ]
         # A store URL without a password holds no secret.
         && clawgateWarnings (homeWith {
           settings = settings // {

@@ -175,14 +175,19 @@ pub(super) fn has_password(text: &str) -> bool {
 /// percent-decoded and nothing else (`+` is a plus in both, for libpq and
 /// tokio-postgres alike; a form's query would read it as a space).
 pub(super) fn store_password(url: &StoreUrl) -> Option<String> {
-    let url = parse_url(url.expose()?).ok()?;
+    // An escape that is not one is kept, as the client keeps it.
+    Some(percent_decoded(&written_password(url.expose()?)?).0)
+}
+
+/// The password a URL's text carries, as written (not decoded).
+pub(super) fn written_password(text: &str) -> Option<String> {
+    let url = parse_url(text).ok()?;
     let raw = url.password().or_else(|| {
         url.query()?
             .split('&')
             .find_map(|pair| pair.strip_prefix("password="))
     })?;
-    // An escape that is not one is kept, as the client keeps it.
-    Some(percent_decoded(raw).0)
+    Some(raw.to_string())
 }
 
 /// The budgets at `path` (`gateway.budgets`, or a client's with its name

@@ -435,13 +435,21 @@ pub(super) fn validate(
     }
     // A secret whose value comes from the config's own `env` block is
     // written in the file as much as a literal `apiKey` is: a key, the
-    // token, a credential header, a store URL holding a password.
+    // token, a credential header, a store URL's password (the URL holding
+    // it, or the password alone).
+    let store_password = (document.pointer("/ledger/store"))
+        .and_then(Value::as_str)
+        .and_then(ledger::written_password);
     for var in &vars.used {
         let header = var.path.rsplit_once(".headers.");
+        let in_password = |password: &String| {
+            !var.value.is_empty()
+                && (password.contains(&var.value) || var.value.contains(password.as_str()))
+        };
         let is_secret = var.path.ends_with(".apiKey")
             || var.path == "gateway.auth.token"
             || header.is_some_and(|(_, name)| is_sensitive_header(name))
-            || (var.path == "ledger.store" && ledger::has_password(&var.value));
+            || (var.path == "ledger.store" && store_password.as_ref().is_some_and(in_password));
         let from_file = env.get(&var.var).is_none() && env_block.contains_key(&var.var);
         let path = env_block_path(env_section.as_ref(), &var.var);
         // A client's key written in the file is refused, however it gets
