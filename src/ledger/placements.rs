@@ -16,7 +16,7 @@
 //! the background; its client is shared without a lock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
@@ -39,11 +39,13 @@ const KEEPS_AT_ONCE: usize = 16;
 /// Every this many claims, placements cold for a day are deleted.
 const CLEAN_EVERY: u64 = 1024;
 /// Calls in a row a connection may leave unanswered within
-/// [`CLAIM_TIMEOUT`] before it is taken for dead: a peer gone without a
-/// word (a NAT's state dropped, a host frozen) leaves it open for
-/// minutes. It is dropped, with the calls queued on it, and made again
-/// after the backoff.
+/// [`CLAIM_TIMEOUT`], with no answer for [`SILENT_AT_MOST`], before it is
+/// taken for dead: a peer gone without a word (a NAT's state dropped, a
+/// host frozen) leaves it open for minutes. It is dropped, with the calls
+/// queued on it, and made again after the backoff. A store slow for a
+/// moment (a lock, a checkpoint) answers within the second.
 const UNANSWERED_AT_MOST: u64 = 8;
+const SILENT_AT_MOST: Duration = Duration::from_secs(1);
 
 /// The table, made by the first gateway that connects; its rows are the
 /// placements' own, apart from the ledger's versioned schema. Without the
@@ -97,6 +99,10 @@ struct Connected {
     read: Statement,
     keep: Statement,
     moved: Statement,
+    /// Calls in a row not answered in time, and when the last answer came
+    /// (or the connection was made).
+    unanswered: AtomicU64,
+    answered_at_ms: AtomicI64,
 }
 
 /// The shared placements of one store.
@@ -109,8 +115,6 @@ pub struct SharedPlacements {
     retry_at_ms: AtomicU64,
     backoff_ms: AtomicU64,
     claims: AtomicU64,
-    /// Calls in a row that got no answer in time.
-    unanswered: AtomicU64,
     /// The placements being kept ([`SharedPlacements::keep`]).
     keeps: Arc<tokio::sync::Semaphore>,
 }
@@ -134,7 +138,6 @@ impl SharedPlacements {
             retry_at_ms: AtomicU64::new(0),
             backoff_ms: AtomicU64::new(FIRST_BACKOFF.as_millis() as u64),
             claims: AtomicU64::new(0),
-            unanswered: AtomicU64::new(0),
             keeps: Arc::new(tokio::sync::Semaphore::new(KEEPS_AT_ONCE)),
         }))
     }
@@ -200,32 +203,42 @@ impl SharedPlacements {
         }
     }
 
-    /// Counts a call on `connected` that was answered in time or not; the
-    /// [`UNANSWERED_AT_MOST`]th in a row not answered drops it.
+    /// Counts a call on `connected` that was answered in time or not;
+    /// past [`UNANSWERED_AT_MOST`] in a row not answered, and
+    /// [`SILENT_AT_MOST`] without an answer, it is dropped.
     fn answered(&self, connected: &Arc<Connected>, in_time: bool) {
+        let now = now_ms();
         if in_time {
-            self.unanswered.store(0, Ordering::Relaxed);
-        } else if self.unanswered.fetch_add(1, Ordering::Relaxed) + 1 == UNANSWERED_AT_MOST {
+            connected.unanswered.store(0, Ordering::Relaxed);
+            connected.answered_at_ms.store(now, Ordering::Relaxed);
+            return;
+        }
+        let unanswered = connected.unanswered.fetch_add(1, Ordering::Relaxed) + 1;
+        let silent = now - connected.answered_at_ms.load(Ordering::Relaxed);
+        if unanswered >= UNANSWERED_AT_MOST
+            && silent >= SILENT_AT_MOST.as_millis() as i64
+            && self.dropped(connected)
+        {
             tracing::warn!(
-                "session placements: the shared store answered none of {UNANSWERED_AT_MOST} calls in a row within {}ms; connecting again, placing locally meanwhile",
+                "session placements: the shared store answered none of {unanswered} calls in a row within {}ms, nor anything for {silent}ms; connecting again, placing locally meanwhile",
                 CLAIM_TIMEOUT.as_millis()
             );
-            self.dropped(connected);
         }
     }
 
     /// Stops using `connected`, if it is still the connection (one made
-    /// again meanwhile stays), and connects again after the backoff.
-    fn dropped(&self, connected: &Arc<Connected>) {
+    /// again meanwhile stays), and connects again after the backoff:
+    /// whether it was.
+    fn dropped(&self, connected: &Arc<Connected>) -> bool {
         let current = self.connected.load();
-        if current
+        let still = current
             .as_ref()
-            .is_some_and(|now| Arc::ptr_eq(now, connected))
-        {
+            .is_some_and(|now| Arc::ptr_eq(now, connected));
+        if still {
             self.connected.store(None);
-            self.unanswered.store(0, Ordering::Relaxed);
             self.failed();
         }
+        still
     }
 
     /// Holds `session` on `target` in `pool`, warm for `warm_for` from
@@ -321,6 +334,8 @@ impl SharedPlacements {
             read,
             keep,
             moved,
+            unanswered: AtomicU64::new(0),
+            answered_at_ms: AtomicI64::new(now_ms()),
         })
     }
 
