@@ -334,12 +334,22 @@ fn chain_text(config: &Config) -> String {
     places.join(" -> ")
 }
 
-/// Whether `ip` is an address of this machine (one a socket can be bound
-/// to): a config's bind address may name another's (a config copied from
-/// a server), and the commands that ask the running gateway send its key
-/// to this machine alone.
+/// Whether `ip` is an address of this machine: the one this machine sends
+/// from to it (a host may let a socket bind any address, so binding proves
+/// nothing). A config's bind address may name another's (a config copied
+/// from a server), and the commands that ask the running gateway send its
+/// key to this machine alone.
 fn on_this_machine(ip: std::net::IpAddr) -> bool {
-    ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()
+    use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
+    let any: std::net::IpAddr = match ip {
+        std::net::IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        std::net::IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let from = UdpSocket::bind((any, 0)).and_then(|socket| {
+        socket.connect((ip, 9))?;
+        socket.local_addr()
+    });
+    ip.is_loopback() || from.is_ok_and(|from| from.ip() == ip)
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -388,7 +398,26 @@ pub(crate) fn err(text: std::fmt::Arguments<'_>) {
 mod tests {
     use clap::CommandFactory;
 
-    use super::Cli;
+    use super::{Cli, on_this_machine};
+
+    /// Loopback and this machine's own address are its; an address for
+    /// documentation (RFC 5737), no machine's, is not.
+    #[test]
+    fn an_address_is_this_machines_when_it_sends_from_it() {
+        assert!(on_this_machine([127, 0, 0, 1].into()));
+        assert!(!on_this_machine([192, 0, 2, 1].into()));
+        // The address this machine sends from to the world, where it has
+        // a route there.
+        let own = std::net::UdpSocket::bind(("0.0.0.0", 0))
+            .and_then(|socket| {
+                socket.connect(("198.51.100.1", 9))?;
+                socket.local_addr()
+            })
+            .map(|own| own.ip());
+        if let Ok(own) = own {
+            assert!(on_this_machine(own), "{own}");
+        }
+    }
 
     /// Every flag of every command, with the command's path, that `--help`
     /// shows without a description.

@@ -42,11 +42,21 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     // in the service's environment file, not in this shell).
     let (_, loaded) = args.source.load(Secrets::Offline)?;
     let gateway = &loaded.config.gateway;
+    // A client's own key (an admin's sees every client) before the token.
+    let key = std::env::var("CLAWGATE_KEY").ok().filter(|k| !k.is_empty());
+    let (key, sent) = match (key, &gateway.auth_token) {
+        (Some(key), _) => (Some(key), Some("CLAWGATE_KEY")),
+        (None, Some(token)) => (
+            Some(token.expose_secret().to_string()),
+            Some("the config's gateway.auth.token"),
+        ),
+        (None, None) => (None, None),
+    };
     let url = match &args.url {
         Some(url) => status_url(url, &loaded.config.redactor).map_err(CliError::Other)?,
         None => {
             let addr = gateway.local_address(args.port.unwrap_or(gateway.port));
-            if !super::on_this_machine(addr.ip()) {
+            if key.is_some() && !super::on_this_machine(addr.ip()) {
                 return Err(CliError::Other(format!(
                     "gateway.bind ({}) is not an address of this machine, and clawgate status sends its key to this machine alone; pass --url to ask the gateway there",
                     addr.ip()
@@ -68,15 +78,8 @@ pub async fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
         .build()
         .map_err(unreachable)?;
     let mut request = client.get(&url);
-    // A client's own key (an admin's sees every client) before the token.
-    let key = std::env::var("CLAWGATE_KEY").ok().filter(|k| !k.is_empty());
-    let mut sent = None;
     if let Some(key) = &key {
         request = request.bearer_auth(key);
-        sent = Some("CLAWGATE_KEY");
-    } else if let Some(token) = &gateway.auth_token {
-        request = request.bearer_auth(token.expose_secret());
-        sent = Some("the config's gateway.auth.token");
     }
     let response = request.send().await.map_err(unreachable)?;
     if response.status() == reqwest::StatusCode::UNAUTHORIZED {
