@@ -940,7 +940,7 @@ impl Ledger {
             let _ = writer.join();
         } else {
             tracing::warn!(
-                "usage ledger: still writing after {within:?} at shutdown; the rows not written yet are lost"
+                "usage ledger: still writing after {within:?} at shutdown; the rows it holds are left unwritten (a shared store's spooled rows are written at the next start)"
             );
         }
     }
