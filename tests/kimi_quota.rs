@@ -155,14 +155,12 @@ async fn when_every_target_is_spent_the_client_is_told_it_is_quota_not_a_bad_key
 #[tokio::test]
 async fn a_window_over_the_threshold_is_skipped_before_the_provider_refuses() {
     let (captured, _guard) = Captured::start();
-    let primary = mock(MockOptions {
+    // At the default threshold (100%), 95% still goes to the primary.
+    let (_primary, backup, gw) = quota_gateway(MockOptions {
         weekly_quota: (95, 100),
         ..MockOptions::default()
     })
     .await;
-    let backup = healthy_mock().await;
-    // At the default threshold (100%), 95% still goes to the primary.
-    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
     let shown = gw.status().await;
     assert_eq!(shown["quotas"]["primary"]["exhausted"], false);
     let response = gw.chat(ask()).await;
@@ -291,13 +289,11 @@ async fn an_absent_or_changed_quota_endpoint_never_fails_a_request() {
 
 #[tokio::test]
 async fn the_5h_window_is_a_quota_too() {
-    let primary = mock(MockOptions {
+    let (primary, _backup, gw) = quota_gateway(MockOptions {
         five_hour_quota: (20, 20),
         ..MockOptions::default()
     })
     .await;
-    let backup = healthy_mock().await;
-    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
     let shown = gw.status().await;
     let quota = &shown["quotas"]["primary"];
     assert_eq!(quota["exhausted"], true, "{quota}");
@@ -313,12 +309,18 @@ async fn the_5h_window_is_a_quota_too() {
 /// spent, resetting in 2 days, 3 hours and 2 minutes; the mocks are kept
 /// alive with it.
 async fn spent_weekly_window() -> (MockServer, MockServer, TestGateway) {
-    let primary = mock(MockOptions {
+    quota_gateway(MockOptions {
         weekly_quota: (100, 100),
         quota_reset_seconds: 2 * 86_400 + 3 * 3600 + 120,
         ..MockOptions::default()
     })
-    .await;
+    .await
+}
+
+/// A gateway whose primary is a mock Kimi Coding account of `options`,
+/// its quota read, and a healthy fallback.
+async fn quota_gateway(options: MockOptions) -> (MockServer, MockServer, TestGateway) {
+    let primary = mock(options).await;
     let backup = healthy_mock().await;
     let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
     (primary, backup, gw)
@@ -606,13 +608,11 @@ async fn a_key_changed_on_reload_ends_the_old_accounts_quota_skip_at_once() {
 /// as being read, and its quota unread for good.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_request_given_up_on_leaves_its_quota_reading_to_finish() {
-    let primary = mock(MockOptions {
+    let (primary, _backup, gw) = quota_gateway(MockOptions {
         usages_delay_ms: 1_000,
         ..MockOptions::default()
     })
     .await;
-    let backup = healthy_mock().await;
-    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
     let status = || reqwest::Client::new().get(format!("{}/v1/status", gw.url));
     let given_up = status()
         .timeout(std::time::Duration::from_millis(200))
@@ -635,13 +635,11 @@ async fn a_status_request_given_up_on_leaves_its_quota_reading_to_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_echoed_in_a_windows_name_is_masked() {
     let answer = json!({"usage": {"limit": "100", "used": "5", "name": format!("weekly {KEY}")}});
-    let primary = mock(MockOptions {
+    let (_primary, _backup, gw) = quota_gateway(MockOptions {
         usages_answer: Some(answer.to_string()),
         ..MockOptions::default()
     })
     .await;
-    let backup = healthy_mock().await;
-    let gw = gateway(config(kimi_provider(&primary, json!(true)), &backup)).await;
     let shown = gw.status().await;
     let name = shown["quotas"]["primary"]["windows"][0]["name"].as_str();
     assert!(
