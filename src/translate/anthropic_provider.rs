@@ -719,9 +719,10 @@ impl StreamTranslator {
                 let index = self.tool_calls;
                 self.tool_calls += 1;
                 // Anthropic starts a call with `input: {}` and streams the
-                // input; a provider that sends it whole here is honoured.
-                let arguments = match tree(block.input) {
-                    Value::Object(input) if !input.is_empty() => Value::Object(input).to_string(),
+                // input; a provider that sends it whole here is honoured,
+                // as it wrote it.
+                let arguments = match (tree(block.input), block.input) {
+                    (Value::Object(input), Some(raw)) if !input.is_empty() => raw.get().to_string(),
                     _ => String::new(),
                 };
                 self.open_tool = Some((index, !arguments.is_empty()));

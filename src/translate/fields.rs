@@ -1058,14 +1058,18 @@ pub fn markdown() -> String {
          - **per target**: the provider rules (`src/providers/`) decide for\n\
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
-         Numbers in a tool call's arguments or a `tool_use` input are read, where\n\
-         a translation reads them (chat arguments made an Anthropic `input`, and\n\
-         back; a replayed turn the rules edit), as 64-bit floating point: an\n\
-         integer past 2^53 or a decimal of more than 17 significant digits may\n\
-         come out rounded, and one past its range (`1e400`) leaves the arguments\n\
-         unreadable, kept as `{\"_raw_arguments\": ...}` in a request and `{}` in an\n\
-         answer. A body that passes in its own format, and any turn the rules\n\
-         leave alone, keeps them byte for byte. Send such values as strings.\n\n\
+         A tool call's arguments reach a Messages client as the provider wrote\n\
+         them, and a streamed `tool_use` input a chat client as the provider\n\
+         wrote it. Where a translation reads the numbers in them (chat arguments\n\
+         made an Anthropic `input` in a request, an Anthropic provider's whole\n\
+         answer made a chat one, a replayed turn the rules edit) they keep their\n\
+         value, not always their writing (`1e2` comes out `100.0`): an integer\n\
+         past 64 bits or a decimal of more than 17 significant digits comes out\n\
+         as the nearest 64-bit float, and one past its range (`1e400`) leaves the\n\
+         arguments unreadable, kept as `{\"_raw_arguments\": ...}` in a request\n\
+         and `{}` in an answer. A body that passes in its own format, and any\n\
+         turn the rules leave alone, keeps them byte for byte. Send such values\n\
+         as strings.\n\n\
          A chat body is read whole where the Anthropic transport translates\n\
          it: a member of another type than the chat API's (`max_tokens: \"100\"`,\n\
          a number in `stop`, a text part without its `text`, a role other than\n\

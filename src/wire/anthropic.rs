@@ -1158,7 +1158,7 @@ pub enum BlockOut {
     ToolUse {
         id: String,
         name: String,
-        input: Value,
+        input: super::Raw,
     },
 }
 

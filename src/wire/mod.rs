@@ -14,6 +14,32 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
+/// A JSON text as its writer wrote it (a client, or a provider's tool
+/// arguments), shared: written out again byte for byte.
+#[derive(Debug, Clone)]
+pub struct Raw(pub std::sync::Arc<RawValue>);
+
+impl Raw {
+    /// `json` must be JSON.
+    pub fn of(json: &str) -> Self {
+        Self(std::sync::Arc::from(
+            RawValue::from_string(json.to_string()).expect("JSON"),
+        ))
+    }
+}
+
+impl PartialEq for Raw {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl serde::Serialize for Raw {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 /// A JSON string kept as the client wrote it, escapes and all: read without
 /// unescaping it and written out again without escaping it, for texts the
 /// gateway passes on unread (every text of a Messages request, tool

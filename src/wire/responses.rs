@@ -17,7 +17,7 @@ use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{ByMembers, Key, deserialize_by_members};
+use super::{ByMembers, Key, Raw, deserialize_by_members};
 
 deserialize_by_members!(
     Item<'a>,
@@ -637,31 +637,6 @@ impl Default for Echo {
             tool_choice: Raw::of("\"auto\""),
             tools: Raw::of("[]"),
         }
-    }
-}
-
-/// A JSON text as the client wrote it, shared.
-#[derive(Debug, Clone)]
-pub struct Raw(pub std::sync::Arc<RawValue>);
-
-impl Raw {
-    /// `json` must be JSON.
-    pub fn of(json: &str) -> Self {
-        Self(std::sync::Arc::from(
-            RawValue::from_string(json.to_string()).expect("JSON"),
-        ))
-    }
-}
-
-impl PartialEq for Raw {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
-    }
-}
-
-impl Serialize for Raw {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
     }
 }
 

@@ -6,6 +6,7 @@ use super::{message_id, stop_reason, tool_input, usage_out};
 use crate::translate::Unplaced;
 use crate::translate::completion::FirstChoice;
 use crate::translate::ids::{self, Nonce};
+use crate::wire::Raw;
 use crate::wire::anthropic::{BlockOut, MessageOut};
 use crate::wire::usage::Usage;
 
@@ -38,7 +39,7 @@ pub fn message(completion: &Map<String, Value>, model: &str, nonce: Nonce) -> Me
         content.push(BlockOut::ToolUse {
             id: ids::encode(call["id"].as_str(), position, nonce),
             name: function["name"].as_str().unwrap_or_default().to_string(),
-            input: tool_input(arguments),
+            input: Raw::of(tool_input(arguments)),
         });
     }
     let has_tool_use = content

@@ -36,7 +36,7 @@ mod overflow;
 mod request;
 mod stream;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use answer::message;
 pub use native::Native;
@@ -95,13 +95,14 @@ fn message_id(openai_id: Option<&str>, nonce: Nonce) -> String {
     }
 }
 
-/// A tool call's arguments as the object Anthropic's `input` must be. Text
-/// that is not a JSON object gives `{}`: the client then reports invalid
+/// A tool call's arguments as the object Anthropic's `input` must be, as
+/// the provider wrote them (every number to its last digit). Text that is
+/// not a JSON object gives `{}`: the client then reports invalid
 /// parameters to the model, which can try again.
-fn tool_input(arguments: &str) -> Value {
+fn tool_input(arguments: &str) -> &str {
     match serde_json::from_str::<Value>(arguments) {
-        Ok(value @ Value::Object(_)) => value,
-        _ => json!({}),
+        Ok(Value::Object(_)) => arguments,
+        _ => "{}",
     }
 }
 

@@ -1,13 +1,12 @@
 //! The relay's typed items in, Anthropic's stream events out.
 
-use serde_json::json;
-
 use super::{message_id, stop_reason, tool_input, usage_out};
 #[cfg(test)]
 use crate::translate::TestData;
 use crate::translate::Unplaced;
 use crate::translate::held_calls::HeldCalls;
 use crate::translate::ids::{self, Nonce};
+use crate::wire::Raw;
 use crate::wire::anthropic::{
     BlockOut, Delta, ErrorBody, MessageDeltaBody, MessageOut, StreamEvent, UsageOut,
 };
@@ -275,7 +274,7 @@ impl StreamTranslator {
                 BlockOut::ToolUse {
                     id: ids::encode(call.id.as_deref(), position, self.nonce),
                     name,
-                    input: json!({}),
+                    input: Raw::of("{}"),
                 },
                 events,
             );

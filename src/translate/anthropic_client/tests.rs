@@ -1269,7 +1269,7 @@ mod properties {
             }
             for (position, call) in calls.iter().enumerate() {
                 expected.push((
-                    BlockOut::ToolUse { id: ids::encode(Some(&call.id), position, NONCE), name: call.name.clone(), input: json!({}) },
+                    BlockOut::ToolUse { id: ids::encode(Some(&call.id), position, NONCE), name: call.name.clone(), input: crate::wire::Raw::of("{}") },
                     call.arguments.clone(),
                 ));
             }
@@ -1625,4 +1625,35 @@ fn the_first_image_is_named_by_its_own_message() {
         place(json!([hello, {"role": "assistant", "content": "ok"}, later])),
         Some("messages[2].content".to_string())
     );
+}
+
+/// A tool call's arguments reach a Messages client as the provider wrote
+/// them, whole or streamed: a decimal of 16 digits and an integer past 64
+/// bits to the last digit (both came out rounded, read as numbers and
+/// written anew).
+#[test]
+fn a_tool_calls_numbers_reach_the_client_to_the_digit() {
+    let arguments = r#"{"lat": 9145.731834770435, "id": 123456789012345678901}"#;
+    let whole = message(
+        &completion(
+            json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}]}),
+            "tool_calls",
+        ),
+        "m",
+        NONCE,
+    );
+    let written = serde_json::to_string(&whole).unwrap();
+    assert!(
+        written.contains(&format!(r#""input":{arguments}"#)),
+        "{written}"
+    );
+    let streamed = blocks_of(&[chunk(
+        json!({"tool_calls": [call(0, json!("c"), json!("f"), arguments)]}),
+        json!("tool_calls"),
+    )]);
+    let partial = (streamed.iter())
+        .find_map(|event| event["delta"]["partial_json"].as_str())
+        .unwrap();
+    assert_eq!(partial, arguments);
 }

@@ -1324,3 +1324,40 @@ fn a_base64_data_url_is_a_base64_source_of_its_media_type_alone() {
         assert_eq!(image_source(url), source, "{url}");
     }
 }
+
+/// The numbers of a tool call's arguments keep their value where the
+/// request's turns are written as Anthropic's (a decimal of 16 digits came
+/// out one digit off, read the fast way), and an input a provider sends
+/// whole reaches the client as it wrote it, to the last digit.
+#[test]
+fn a_tool_calls_numbers_keep_their_value_both_ways() {
+    let openai = json!({"max_tokens": 10, "messages": [{"role": "assistant", "tool_calls": [
+        {"id": "c", "type": "function",
+         "function": {"name": "f", "arguments": r#"{"lat":9145.731834770435,"n":18446744073709551615}"#}}]}]});
+    let body = request(&object(openai.clone()), &plan_of(&openai));
+    assert_eq!(
+        body["messages"][0]["content"][0]["input"].to_string(),
+        r#"{"lat":9145.731834770435,"n":18446744073709551615}"#
+    );
+    let input = r#"{"lat": 9145.731834770435, "id": 123456789012345678901}"#;
+    let start = format!(
+        r#"{{"type": "content_block_start", "index": 0, "content_block": {{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {input}}}}}"#
+    );
+    let mut translator = StreamTranslator::new(7);
+    let said: String = (translator.translate(&Event {
+        event: Some("content_block_start".into()),
+        data: start,
+        id: None,
+    }))
+    .into_iter()
+    .map(|item| match item {
+        Item::Event(event) => event.data,
+        other => panic!("not an event: {other:?}"),
+    })
+    .collect();
+    let chunk: Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(
+        chunk["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+        input
+    );
+}

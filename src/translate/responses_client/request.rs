@@ -22,10 +22,10 @@ use crate::translate::chat_body;
 use crate::translate::fields::{self, ResponsesRow as Row};
 use crate::translate::ids;
 use crate::wire::responses::{
-    AllowedTool, Content, Echo, Input, Item, Part, Raw, RequestError, ResponsesRequest, TextFormat,
+    AllowedTool, Content, Echo, Input, Item, Part, RequestError, ResponsesRequest, TextFormat,
     Tool, ToolChoice,
 };
-use crate::wire::{Front, RawText, Seen};
+use crate::wire::{Front, Raw, RawText, Seen};
 
 /// Why a request cannot be served; the message names the field and what
 /// to do instead.
