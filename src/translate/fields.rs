@@ -1073,8 +1073,11 @@ pub fn markdown() -> String {
          A chat body is read whole where the Anthropic transport translates\n\
          it: a member of another type than the chat API's (`max_tokens: \"100\"`,\n\
          a number in `stop`, a text part without its `text`, a role other than\n\
-         `system`, `developer`, `user`, `assistant`, `tool` or `function`) is\n\
-         refused there with a 400 naming it, where the OpenAI transport carries\n\
+         `system`, `developer`, `user`, `assistant`, `tool` or `function`), or a\n\
+         message's member only another role has (`tool_calls` or\n\
+         `reasoning_content` on a message not the assistant's, `tool_call_id`\n\
+         on one not a tool result), is refused there with a 400 naming it,\n\
+         where the OpenAI transport carries\n\
          it and the provider judges. A tool call's `arguments` written as an\n\
          object rather than its JSON text is taken as the `input`.\n\n\
          A top-level member no table names, or a member none names of a\n\

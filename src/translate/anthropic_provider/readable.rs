@@ -17,7 +17,16 @@ use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 /// The first member of a chat `body` the translation cannot read: its
 /// path and what it should be.
 pub fn unreadable(body: &[u8]) -> Option<String> {
-    crate::wire::read_request::<Body>(body).err()
+    let body = match crate::wire::read_request::<Body>(body) {
+        Ok(body) => body,
+        Err(why) => return Some(why),
+    };
+    (body.messages.iter().enumerate()).find_map(|(at, message)| {
+        let (member, holder) = message.misplaced()?;
+        Some(format!(
+            "messages[{at}].{member}: only {holder} has it (the Anthropic translation has no place for it here)"
+        ))
+    })
 }
 
 /// The members read for their types alone.
@@ -43,9 +52,9 @@ struct Body<'a> {
 }
 
 #[derive(Deserialize)]
-#[expect(dead_code, reason = "read for its members' types")]
 struct Message<'a> {
     role: Role,
+    #[expect(dead_code, reason = "read for its type")]
     content: Option<Content>,
     #[serde(borrow)]
     tool_calls: Option<Vec<Call<'a>>>,
@@ -53,6 +62,34 @@ struct Message<'a> {
     reasoning_content: Option<Cow<'a, str>>,
     #[serde(borrow)]
     tool_call_id: Option<Cow<'a, str>>,
+}
+
+impl Message<'_> {
+    /// A member the translation reads only on another role's message
+    /// (where it would go unread and unnamed), and the role it belongs to.
+    fn misplaced(&self) -> Option<(&'static str, &'static str)> {
+        let assistant = matches!(self.role, Role::Assistant);
+        let calls = self
+            .tool_calls
+            .as_ref()
+            .is_some_and(|calls| !calls.is_empty());
+        let reasoning = (self.reasoning_content.as_ref()).is_some_and(|text| !text.is_empty());
+        [
+            ("tool_calls", calls && !assistant, "an assistant message"),
+            (
+                "reasoning_content",
+                reasoning && !assistant,
+                "an assistant message",
+            ),
+            (
+                "tool_call_id",
+                self.tool_call_id.is_some() && !matches!(self.role, Role::Tool),
+                "a tool message",
+            ),
+        ]
+        .into_iter()
+        .find_map(|(member, misplaced, holder)| misplaced.then_some((member, holder)))
+    }
 }
 
 /// The roles the translation places (`function`: a legacy result, named
@@ -246,7 +283,8 @@ mod tests {
             "messages": [{"role": "system", "content": "s"},
               {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "data:,"}}, {"type": "input_audio", "input_audio": {}}]},
               {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get", "arguments": {"path": "/"}}}]},
-              {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}"#;
+              {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+              {"role": "user", "content": "go on", "tool_calls": [], "reasoning_content": ""}]}"#;
         assert_eq!(unreadable(good.as_bytes()), None);
         for (body, named) in [
             (
@@ -284,6 +322,18 @@ mod tests {
             (
                 r#"{"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": 5}}]}]}"#,
                 "messages[0].tool_calls[0].function.arguments: a string of JSON, or an object",
+            ),
+            (
+                r#"{"messages": [{"role": "user", "content": "x", "tool_calls": [{"id": "c", "function": {"name": "f"}}]}]}"#,
+                "messages[0].tool_calls: only an assistant message has it",
+            ),
+            (
+                r#"{"messages": [{"role": "assistant", "content": "x"}, {"role": "tool", "tool_call_id": "c", "content": "r", "reasoning_content": "why"}]}"#,
+                "messages[1].reasoning_content: only an assistant message has it",
+            ),
+            (
+                r#"{"messages": [{"role": "assistant", "content": "x", "tool_call_id": "c"}]}"#,
+                "messages[0].tool_call_id: only a tool message has it",
             ),
             (
                 r#"{"messages": [], "max_tokens": "100"}"#,
