@@ -400,7 +400,7 @@ async fn every_api_hears_that_the_providers_refused_their_keys() {
     let expected = "clawgate's providers refused the API keys clawgate holds for them, not your token: \
         kimi/m answered 401 (the key in KIMI_API_KEY); \
         spare/m answered 401 (the apiKey of models.providers.spare); \
-        fix the key in clawgate's environment (its env file) and reload clawgate";
+        fix each key where it is named, then reload clawgate (a NixOS service: restart it)";
     let chat =
         |stream: bool| json!({"model": "default", "stream": stream, "messages": user_message()});
     let cases = [

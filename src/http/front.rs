@@ -175,7 +175,7 @@ fn refused_keys(report: &ErrorReport, config: &Config) -> String {
         })
         .collect();
     format!(
-        "clawgate's providers refused the API keys clawgate holds for them, not your token: {}; fix the key in clawgate's environment (its env file) and reload clawgate",
+        "clawgate's providers refused the API keys clawgate holds for them, not your token: {}; fix each key where it is named, then reload clawgate (a NixOS service: restart it)",
         refused.join("; ")
     )
 }
