@@ -349,7 +349,7 @@ fn on_this_machine(ip: std::net::IpAddr) -> bool {
         socket.connect((ip, 9))?;
         socket.local_addr()
     });
-    ip.is_loopback() || from.is_ok_and(|from| from.ip() == ip)
+    crate::config::is_loopback(ip) || from.is_ok_and(|from| from.ip() == ip)
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -405,6 +405,7 @@ mod tests {
     #[test]
     fn an_address_is_this_machines_when_it_sends_from_it() {
         assert!(on_this_machine([127, 0, 0, 1].into()));
+        assert!(on_this_machine("::ffff:127.0.0.1".parse().unwrap()));
         assert!(!on_this_machine([192, 0, 2, 1].into()));
         // The address this machine sends from to the world, where it has
         // a route there.
