@@ -174,7 +174,7 @@ async fn the_fault_matrix() {
         ("422", fail(422, "", "Unprocessable Entity"), Final(422)),
         // One provider's body limit: the next may take the body.
         ("413", fail(413, "", "Request Entity Too Large"), Backup),
-        // A stall is a stall, whatever the status said (issue 23 item 3):
+        // A stall is a stall, whatever the status said:
         // cut at the first-byte timeout, not retried.
         (
             "503 headers, then no body",

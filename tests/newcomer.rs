@@ -1,4 +1,4 @@
-//! The traps a newcomer walked into (issue 21), each reproduced: a config
+//! The traps a newcomer walked into, each reproduced: a config
 //! that points a provider at clawgate itself, keys copied from the docs,
 //! a variable name the config does not use, dotted keys, a status that
 //! called a keyless target healthy.

@@ -101,7 +101,7 @@ fn config_errors_and_warnings_are_quoted() {
                 ("OPENROUTER_API_KEY", "k"),
             ],
         ),
-        // The newcomer traps (issue 21).
+        // The newcomer traps.
         (
             "{models: {providers: {clawgate: {baseUrl: 'http://127.0.0.1:18700/v1', models: [{id: 'm'}]}}}}",
             &KEYS,
@@ -138,7 +138,7 @@ fn config_errors_and_warnings_are_quoted() {
             "{agents: {defaults: {model: 'moonshot/kimi-k2.6'}},\n  gateway: {},\n  agents: {}}",
             &KEYS,
         ),
-        // Telemetry (issue 41).
+        // Telemetry.
         ("{gateway: {telemetry: {enabled: true}}}", &KEYS),
         (
             "{gateway: {telemetry: {endpoint: 'http://127.0.0.1:4318'}}}",

@@ -49,7 +49,7 @@ pub trait Encoder: Send + 'static {
 
 /// The one place the bytes of an answer or stream pass on their way to the
 /// client, one buffer at a time, in order: every configured key in them,
-/// raw or JSON-escaped, in any field, is replaced (issue 23 item 4; see
+/// raw or JSON-escaped, in any field, is replaced (see
 /// [`crate::ops::scrub`]), also when it straddles two buffers. A key the
 /// model itself spells out across two deltas (`"sk-ab"` in one event,
 /// `"cd…"` in the next) is in no one event's bytes: the relay holds back

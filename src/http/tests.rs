@@ -1,6 +1,6 @@
 //! The same request through every front end and every transport: for each
 //! catalog model, what reaches the provider must not depend on the API the
-//! client used (issue 17: the rules run once, on the one request model).
+//! client used (the rules run once, on the one request model).
 
 use bytes::Bytes;
 use serde_json::{Value, json};

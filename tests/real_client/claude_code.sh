@@ -193,7 +193,7 @@ check(uses[0]["id"].startswith("cgid_") and results[0]["tool_use_id"] == uses[0]
       f"the call and its result do not pair up: {uses[0]['id']} {results[0]['tool_use_id']}")
 check("clawgate-42" in json.dumps(results[0]["content"]), f"the tool result is not the output: {results[0]}")
 PY
-# Never silent (issue 21): a wrong gateway token, then providers that refuse
+# Never silent: a wrong gateway token, then providers that refuse
 # clawgate's keys. Each ends within 30 s with a message naming the fix.
 start "$work/refusing.log" "$bin/clawgate-mock" --require-key the-right-provider-key
 refusing=$url

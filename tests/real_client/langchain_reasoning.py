@@ -1,5 +1,5 @@
 """LangChain's ChatOpenAI against a real `clawgate serve` in front of a
-Kimi-like `clawgate-mock` (issue 20 item 4).
+Kimi-like `clawgate-mock`.
 
 ChatOpenAI drops `reasoning_content` when it replays an assistant tool-call
 turn, which Kimi refuses while thinking; clawgate must send Kimi the
