@@ -557,7 +557,7 @@ impl Completion {
                     arguments.push_str(said_arguments.unwrap_or_default());
                 }
             }
-            for call in delta.tool_calls.into_iter().flatten() {
+            for (position, call) in delta.tool_calls.into_iter().flatten().enumerate() {
                 let id = string(call.id);
                 let (name, arguments) = match (call.function, call.custom) {
                     (Some(function), _) => (string(function.name), string(function.arguments)),
@@ -569,8 +569,10 @@ impl Completion {
                     }
                     (None, None) => (None, None),
                 };
+                // A call without its index is its place in the delta, as
+                // the stream's reading takes it (`wire::openai`).
                 entry.tool_calls.hold(
-                    number(call.index).unwrap_or(0),
+                    number(call.index).unwrap_or(position as u64),
                     id.as_deref(),
                     name.as_deref(),
                     arguments.as_deref().unwrap_or_default(),
@@ -910,6 +912,24 @@ mod tests {
                 {"id": "b", "type": "function", "function": {"name": "ls", "arguments": "{}"}},
                 {"id": "c", "type": "function", "function": {"name": "cd", "arguments": "{\"d\":2}"}},
             ])
+        );
+        // Calls sent whole in one delta, without index or id, are each its
+        // own (they were joined as one).
+        let unindexed = assemble(&[calls(json!([
+            {"type": "function", "function": {"name": "a", "arguments": "{\"x\":1}"}},
+            {"type": "function", "function": {"name": "b", "arguments": "{\"y\":2}"}}]))]);
+        let names: Vec<(&Value, &Value)> = (unindexed["choices"][0]["message"]["tool_calls"]
+            .as_array()
+            .unwrap()
+            .iter())
+        .map(|call| (&call["function"]["name"], &call["function"]["arguments"]))
+        .collect();
+        assert_eq!(
+            names,
+            [
+                (&json!("a"), &json!("{\"x\":1}")),
+                (&json!("b"), &json!("{\"y\":2}"))
+            ]
         );
         // As many calls as a stream holds, and no more.
         let mut completion = Completion::default();
