@@ -1058,18 +1058,21 @@ pub fn markdown() -> String {
          - **per target**: the provider rules (`src/providers/`) decide for\n\
          each target: sent in its own terms where it takes it, else left out\n\
          and named as a dropped field is.\n\n\
-         A tool call's arguments reach a Messages client as the provider wrote\n\
-         them, and a streamed `tool_use` input a chat client as the provider\n\
-         wrote it. Where a translation reads the numbers in them (chat arguments\n\
-         made an Anthropic `input` in a request, an Anthropic provider's whole\n\
-         answer made a chat one, a replayed turn the rules edit) they keep their\n\
-         value, not always their writing (`1e2` comes out `100.0`): an integer\n\
-         past 64 bits or a decimal of more than 17 significant digits comes out\n\
-         as the nearest 64-bit float, and one past its range (`1e400`) leaves the\n\
-         arguments unreadable, kept as `{\"_raw_arguments\": ...}` in a request\n\
-         and `{}` in an answer. A body that passes in its own format, and any\n\
-         turn the rules leave alone, keeps them byte for byte. Send such values\n\
-         as strings.\n\n\
+         A chat provider's tool-call arguments reach a Messages client as it\n\
+         wrote them, and an Anthropic provider's streamed `tool_use` input a\n\
+         client as it wrote it. Where clawgate reads the numbers of arguments, inputs and tool\n\
+         schemas and writes them anew (chat arguments and schemas made\n\
+         Anthropic's in a request; an Anthropic provider's whole answer, made a\n\
+         chat one or given to a Messages client; a replayed turn the rules edit;\n\
+         a `messages` array or tool list a rule edits, which is then written anew\n\
+         whole, as when Kimi Coding's rules move a system message) they keep\n\
+         their value, not always their writing (`1e2` comes out `100.0`): an\n\
+         integer past 64 bits or a decimal of more than 17 significant digits\n\
+         comes out as the nearest 64-bit float, and one past its range (`1e400`)\n\
+         leaves the arguments unreadable, kept as `{\"_raw_arguments\": ...}` in\n\
+         a request and `{}` in an answer. A body that passes in its own format,\n\
+         and that the rules leave alone, keeps them byte for byte. Send such\n\
+         values as strings.\n\n\
          A chat body is read whole where the Anthropic transport translates\n\
          it: a member of another type than the chat API's (`max_tokens: \"100\"`,\n\
          a number in `stop`, a text part without its `text`, a role other than\n\
