@@ -332,6 +332,13 @@ async fn a_chat_body_the_translation_cannot_read_is_refused_naming_the_member() 
             json!({"messages": [hi, {"role": "assistant", "tool_calls": "nope"}]}),
             "messages[1].tool_calls",
         ),
+        // A member only another role has: the translation has no place
+        // for it on this one.
+        (
+            json!({"messages": [{"role": "user", "content": "x", "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}),
+            "messages[0].tool_calls",
+        ),
     ] {
         let mut sent = body.clone();
         sent["model"] = json!("claude-like/m");
@@ -358,6 +365,41 @@ async fn a_chat_body_the_translation_cannot_read_is_refused_naming_the_member() 
         sent["messages"][1]["content"][0]["input"],
         json!({"city": "Paris", "days": 2})
     );
+}
+
+/// An empty user or assistant message has no Messages form (Anthropic
+/// refuses empty content): it is left out, the turns either side joined,
+/// and named; a chat provider gets it as sent.
+#[tokio::test]
+async fn an_empty_message_left_out_for_an_anthropic_provider_is_named() {
+    let (upstream, backup) = (
+        mock(MockOptions::default()).await,
+        mock(MockOptions::default()).await,
+    );
+    let gw = chain(
+        ("claude-like", anthropic_provider(&upstream)),
+        ("openai-like", openai_provider(&backup)),
+    )
+    .await;
+    let messages = json!([{"role": "user", "content": "first question"},
+        {"role": "assistant", "content": ""}, {"role": "user", "content": "second question"}]);
+    let response = gw
+        .chat(json!({"model": "claude-like/m", "messages": messages}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let dropped = header(&response, "x-clawgate-dropped").to_string();
+    assert!(
+        dropped.contains("empty user and assistant messages"),
+        "{dropped}"
+    );
+    let sent = &upstream.requests()[0]["body"]["messages"];
+    assert_eq!(sent.as_array().unwrap().len(), 1, "{sent}");
+    let response = gw
+        .chat(json!({"model": "openai-like/m", "messages": messages}))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("x-clawgate-dropped").is_none());
+    assert_eq!(backup.requests()[0]["body"]["messages"], messages);
 }
 
 /// The status and JSON body a request to `gw` ends with.

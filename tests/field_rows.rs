@@ -312,6 +312,12 @@ fn chat() -> Vec<Sample> {
             json!({"name": "ana-1"}),
         ),
         both(
+            "empty user and assistant messages",
+            json!({"messages": [{"role": "user", "content": "a"},
+                {"role": "assistant", "content": ""}, {"role": "user", "content": "b"}]}),
+            json!({"role": "assistant", "content": ""}),
+        ),
+        both(
             "detail on image_url parts",
             user(json!([{"type": "text", "text": "see"},
                          {"type": "image_url", "image_url": {"url": IMAGE, "detail": "high"}}])),

@@ -193,6 +193,7 @@ table! {
         SystemMessage => "system and developer messages", Block, Carried, Translated("`system` text blocks, in order (a mid-conversation place is lost)");
         ToolMessage => "tool messages", Block, Carried, Translated("`tool_result` blocks (their text and images), consecutive results in one user turn");
         MessageName => "name on messages", Block, Carried, Dropped("Messages names no participants");
+        EmptyMessage => "empty user and assistant messages", Block, Carried, Dropped("Messages refuses empty content: the turns either side become one");
         ReasoningContent => "assistant reasoning_content", Block, Carried, Translated("a `thinking` block first, signature empty");
         ToolCalls => "assistant tool_calls", Block, Carried, Translated("`tool_use` blocks, arguments parsed into `input`");
         TextPart => "text parts", Block, Carried, Translated("`text` blocks");
@@ -625,6 +626,9 @@ pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
             // is, named where it is not.
             "function" => seen.unknown_member("messages[function]"),
             _ => {}
+        }
+        if message.empty && matches!(&*message.role, "user" | "assistant") {
+            ChatRow::EmptyMessage.mark(&mut seen);
         }
         if message.has_reasoning_content {
             ChatRow::ReasoningContent.mark(&mut seen);
