@@ -635,7 +635,12 @@ impl Completion {
                     message.insert("images".into(), Value::Array(choice.images));
                 }
                 let custom = choice.custom_calls;
+                // A call that said nothing of its own (no id, name or
+                // arguments: a value of another type, ignored) is none.
                 let calls: Vec<Value> = (choice.tool_calls.take().into_iter())
+                    .filter(|call| {
+                        call.id.is_some() || call.name.is_some() || !call.arguments.is_empty()
+                    })
                     .map(|call| {
                         let name = call.name.unwrap_or_default();
                         match &call.id {
