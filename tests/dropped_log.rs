@@ -209,9 +209,9 @@ async fn the_names_a_client_writes_are_cut_short_and_scrubbed() {
 }
 
 /// What an answer holds that the client's API has no place for (a chat
-/// provider's `annotations` and `images`, to a Messages or Responses
-/// client) is named in the log, streamed or whole, not lost without a
-/// word.
+/// provider's `annotations` and `images`, OpenRouter's reasoning
+/// signatures, to a Messages or Responses client) is named in the log,
+/// streamed or whole, not lost without a word.
 #[tokio::test]
 async fn answer_members_the_clients_api_cannot_hold_are_named() {
     let (captured, _guard) = Captured::start();
@@ -225,6 +225,9 @@ async fn answer_members_the_clients_api_cannot_hold_are_named() {
             let chunks = [
                 json!({"id": "c1", "model": "m", "choices": [{"index": 0,
                     "delta": {"role": "assistant", "content": "Paris", "annotations": [cite]}}]}),
+                json!({"id": "c1", "model": "m", "choices": [{"index": 0,
+                    "delta": {"reasoning_details": [{"type": "reasoning.text", "text": "",
+                        "signature": "EqQBCkYIBxgCKkD", "format": "anthropic-claude-v1", "index": 0}]}}]}),
                 json!({"id": "c1", "model": "m", "choices": [{"index": 0,
                     "delta": {"images": [image]}, "finish_reason": "stop"}]}),
             ];
@@ -261,7 +264,8 @@ async fn answer_members_the_clients_api_cannot_hold_are_named() {
                 .filter(|line| line["level"] == "WARN")
                 .filter_map(|line| line["fields"]["message"].as_str().map(str::to_string))
                 .collect();
-            for member in ["annotations", "images"] {
+            let signed = "reasoning_details signatures and encrypted reasoning";
+            for member in ["annotations", "images", signed] {
                 let said =
                     format!("the answer's `{member}` is not carried to a {api} client: dropped");
                 assert!(named.contains(&said), "{api}, stream {stream}: {named:?}");

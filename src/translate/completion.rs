@@ -21,9 +21,12 @@ impl<'a> FirstChoice<'a> {
 
     /// Whether the message holds `key`, other than as `null`.
     pub fn holds(&self, key: &str) -> bool {
-        self.message()
-            .and_then(|m| m.get(key))
-            .is_some_and(|v| !v.is_null())
+        self.member(key).is_some_and(|v| !v.is_null())
+    }
+
+    /// The message's `key`.
+    pub fn member(&self, key: &str) -> Option<&'a Value> {
+        self.message().and_then(|m| m.get(key))
     }
 
     /// The message's `key` (`content`, `reasoning_content`) as text: a

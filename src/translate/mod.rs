@@ -55,6 +55,9 @@ impl Unplaced {
                 self.note(member, api);
             }
         }
+        if (first.member("reasoning_details")).is_some_and(crate::wire::openai::signs_reasoning) {
+            self.note(crate::wire::openai::SIGNED_REASONING, api);
+        }
     }
 }
 

@@ -680,6 +680,25 @@ impl ChatRequest {
     }
 }
 
+/// What [`signs_reasoning`] finds, as the log names it.
+pub const SIGNED_REASONING: &str = "reasoning_details signatures and encrypted reasoning";
+
+/// Whether OpenRouter's `reasoning_details` hold more than the text they
+/// spell (which reaches every client as reasoning): a detail's signature,
+/// or reasoning given encrypted (`reasoning.encrypted`), which an answer to
+/// a Messages or Responses client has no place for.
+pub fn signs_reasoning(details: &Value) -> bool {
+    let signed = |detail: &Value| {
+        detail
+            .get("signature")
+            .is_some_and(|s| s.as_str().is_some_and(|s| !s.is_empty()))
+            || detail.get("type").and_then(Value::as_str) == Some("reasoning.encrypted")
+    };
+    details
+        .as_array()
+        .is_some_and(|details| details.iter().any(signed))
+}
+
 /// What one chat-completion chunk says, typed: what encoders other than
 /// the OpenAI one write from (the OpenAI encoder relays the chunk's bytes).
 /// Only the first choice is read: clawgate's front ends answer one.
@@ -771,6 +790,14 @@ impl Part {
                 if raw.is_some_and(|raw| raw.get() != "null") {
                     parts.push(Part::Unplaced(member));
                 }
+            }
+            let details = delta
+                .reasoning_details
+                .map(|raw| serde_json::from_str(raw.get()));
+            if let Some(Ok(details)) = details
+                && signs_reasoning(&details)
+            {
+                parts.push(Part::Unplaced(SIGNED_REASONING));
             }
             let calls = delta.tool_calls.into_iter().flatten();
             for (position, call) in calls.enumerate() {
