@@ -288,12 +288,9 @@ async fn a_non_streamed_tool_call_comes_back_with_its_arguments_as_a_string() {
     );
 }
 
-/// What the translation cannot read of a chat body is a 400 naming it,
-/// and the provider is not called; a chat target behind it is not tried
-/// either (the request is at fault). Arguments written as an object are
-/// the call's input.
-#[tokio::test]
-async fn a_chat_body_the_translation_cannot_read_is_refused_naming_the_member() {
+/// An Anthropic-format provider first and a chat one behind it, each a
+/// plain mock: the two mocks and the gateway.
+async fn claude_then_chat() -> (MockServer, MockServer, TestGateway) {
     let (upstream, backup) = (
         mock(MockOptions::default()).await,
         mock(MockOptions::default()).await,
@@ -303,6 +300,16 @@ async fn a_chat_body_the_translation_cannot_read_is_refused_naming_the_member() 
         ("openai-like", openai_provider(&backup)),
     )
     .await;
+    (upstream, backup, gw)
+}
+
+/// What the translation cannot read of a chat body is a 400 naming it,
+/// and the provider is not called; a chat target behind it is not tried
+/// either (the request is at fault). Arguments written as an object are
+/// the call's input.
+#[tokio::test]
+async fn a_chat_body_the_translation_cannot_read_is_refused_naming_the_member() {
+    let (upstream, backup, gw) = claude_then_chat().await;
     let hi = json!({"role": "user", "content": "hi"});
     for (body, named) in [
         (json!({"max_tokens": "100", "messages": [hi]}), "max_tokens"),
@@ -372,15 +379,7 @@ async fn a_chat_body_the_translation_cannot_read_is_refused_naming_the_member() 
 /// and named; a chat provider gets it as sent.
 #[tokio::test]
 async fn an_empty_message_left_out_for_an_anthropic_provider_is_named() {
-    let (upstream, backup) = (
-        mock(MockOptions::default()).await,
-        mock(MockOptions::default()).await,
-    );
-    let gw = chain(
-        ("claude-like", anthropic_provider(&upstream)),
-        ("openai-like", openai_provider(&backup)),
-    )
-    .await;
+    let (upstream, backup, gw) = claude_then_chat().await;
     let messages = json!([{"role": "user", "content": "first question"},
         {"role": "assistant", "content": ""}, {"role": "user", "content": "second question"}]);
     let response = gw
