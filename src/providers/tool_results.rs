@@ -82,7 +82,6 @@ mod tests {
             tool_call_ids: ids.iter().map(|s| s.to_string()).collect(),
             tool_call_id: None,
             has_reasoning_content: false,
-            empty: false,
         }
     }
 
@@ -92,7 +91,6 @@ mod tests {
             tool_call_ids: Vec::new(),
             tool_call_id: id.map(str::to_string),
             has_reasoning_content: false,
-            empty: false,
         }
     }
 
@@ -102,7 +100,6 @@ mod tests {
             tool_call_ids: Vec::new(),
             tool_call_id: None,
             has_reasoning_content: false,
-            empty: false,
         }
     }
 

@@ -26,6 +26,7 @@
 //! A refusal is the same on both transports: it is decided before a
 //! target is chosen.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 #[cfg(any(test, feature = "test-support"))]
 use std::fmt::Write;
@@ -604,20 +605,56 @@ pub fn members<'k>(front: Front, members: impl IntoIterator<Item = (&'k str, &'k
     seen
 }
 
+/// Whether a message's `content` (its JSON text) says nothing: `""`, or
+/// an array of no parts or of text parts of empty text alone (an array of
+/// more than 512 bytes is taken to say something, unread).
+fn says_nothing(content: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Part<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+        #[serde(default, borrow)]
+        text: Option<Cow<'a, str>>,
+    }
+    let empty_text = |part: &Part| part.kind == "text" && part.text.as_deref() == Some("");
+    match content.as_bytes().first() {
+        Some(b'"') => content == "\"\"",
+        Some(b'[') if content.len() <= 512 => serde_json::from_str::<Vec<Part>>(content)
+            .is_ok_and(|parts| parts.iter().all(empty_text)),
+        _ => false,
+    }
+}
+
+/// Whether a JSON text is an array of nothing (`[]`, `[ ]`), or no array.
+fn is_empty_array(value: &str) -> bool {
+    let mut written = value.bytes().filter(|byte| !byte.is_ascii_whitespace());
+    written.next() != Some(b'[') || written.next() == Some(b']')
+}
+
 /// The rows of the chat table a chat request holds: its members, its
 /// messages' roles (already read), and its content parts' types (read
 /// from the messages whose content is an array).
 pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
     let mut seen = members(Front::Chat, request.entries());
     for (index, message) in request.messages().iter().enumerate() {
+        // Whether it says anything, as the Anthropic translation judges
+        // (`anthropic_provider::messages` leaves out one that does not).
+        let (mut content, mut said) = (None, false);
         for (key, value) in request.message_entries(index) {
             match key {
                 _ if value == "null" => {}
                 "name" => ChatRow::MessageName.mark(&mut seen),
+                "content" => content = Some(value),
+                "tool_calls" => said |= !is_empty_array(value),
+                "reasoning_content" => said = true,
                 // Their rows are marked below, or the message's.
-                "role" | "content" | "tool_calls" | "tool_call_id" | "reasoning_content" => {}
+                "role" | "tool_call_id" => {}
                 other => seen.unknown_member(&format!("messages[].{other}")),
             }
+        }
+        let user_or_assistant = matches!(&*message.role, "user" | "assistant");
+        if user_or_assistant && !said && content.is_none_or(says_nothing) {
+            ChatRow::EmptyMessage.mark(&mut seen);
         }
         match &*message.role {
             "system" | "developer" => ChatRow::SystemMessage.mark(&mut seen),
@@ -626,9 +663,6 @@ pub fn chat(request: &ChatRequest, memo: &ToolsMemo) -> Seen {
             // is, named where it is not.
             "function" => seen.unknown_member("messages[function]"),
             _ => {}
-        }
-        if message.empty && matches!(&*message.role, "user" | "assistant") {
-            ChatRow::EmptyMessage.mark(&mut seen);
         }
         if message.has_reasoning_content {
             ChatRow::ReasoningContent.mark(&mut seen);
@@ -1166,7 +1200,46 @@ fn cell(fate: Fate) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    /// A user or assistant message is named empty exactly when the
+    /// Anthropic translation leaves it out.
+    #[test]
+    fn a_message_is_named_empty_as_the_translation_leaves_it_out() {
+        let call = json!([{"type": "function", "function": {"name": "f", "arguments": "{}"}}]);
+        let empty_texts = json!([{"type": "text", "text": ""}, {"type": "text", "text": ""}]);
+        let messages = [
+            json!({"role": "assistant"}),
+            json!({"role": "assistant", "content": null}),
+            json!({"role": "user", "content": ""}),
+            json!({"role": "assistant", "content": []}),
+            json!({"role": "user", "content": empty_texts}),
+            json!({"role": "assistant", "content": "", "tool_calls": []}),
+            json!({"role": "user", "content": "hi"}),
+            json!({"role": "assistant", "content": [{"type": "text", "text": "x"}]}),
+            json!({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}),
+            // A call without an id is still a call.
+            json!({"role": "assistant", "content": null, "tool_calls": call}),
+            json!({"role": "assistant", "content": "", "reasoning_content": ""}),
+            json!({"role": "tool", "tool_call_id": "c", "content": ""}),
+            json!({"role": "system", "content": ""}),
+        ];
+        for message in messages {
+            let body = json!({"model": "m", "messages": [message]});
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let request = ChatRequest::parse(bytes).unwrap();
+            let named = chat(&request, &ToolsMemo::default()).has(ChatRow::EmptyMessage as usize);
+            let plan = crate::translate::anthropic_provider::MessagesPlan::default();
+            let written =
+                crate::translate::anthropic_provider::request(body.as_object().unwrap(), &plan);
+            let role = body["messages"][0]["role"].as_str().unwrap();
+            let left_out = written["messages"].as_array().unwrap().is_empty()
+                && matches!(role, "user" | "assistant");
+            assert_eq!(named, left_out, "{}", body["messages"][0]);
+        }
+    }
 
     /// Each table fits its bits, names each row once, and refuses alike on
     /// both transports (a refusal is decided before a target is).

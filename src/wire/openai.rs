@@ -43,9 +43,6 @@ pub struct MessageInfo {
     /// A tool result's `tool_call_id`.
     pub tool_call_id: Option<String>,
     pub has_reasoning_content: bool,
-    /// Nothing to say: its `content` absent, `null`, `""` or `[]`, and no
-    /// tool calls or reasoning.
-    pub empty: bool,
 }
 
 impl MessageInfo {
@@ -63,18 +60,11 @@ impl MessageInfo {
             b"\"developer\"" => Cow::Borrowed("developer"),
             raw => Cow::Owned(string(raw)?),
         };
-        let tool_call_ids = tool_call_ids(body, item).unwrap_or_default();
-        let has_reasoning_content = member("reasoning_content").is_some_and(|raw| raw != b"null");
-        let no_content = member("content").is_none_or(|raw| {
-            let mut written = raw.iter().filter(|byte| !byte.is_ascii_whitespace());
-            matches!(raw, b"null" | b"\"\"") || written.by_ref().eq(b"[]")
-        });
         Some(MessageInfo {
             role,
-            empty: no_content && tool_call_ids.is_empty() && !has_reasoning_content,
-            tool_call_ids,
+            tool_call_ids: tool_call_ids(body, item).unwrap_or_default(),
             tool_call_id: member("tool_call_id").and_then(string),
-            has_reasoning_content,
+            has_reasoning_content: member("reasoning_content").is_some_and(|raw| raw != b"null"),
         })
     }
 }
@@ -1191,20 +1181,8 @@ mod tests {
                 tool_call_ids: vec!["functions.read:0".into(), "call_1".into()],
                 tool_call_id: None,
                 has_reasoning_content: true,
-                empty: false,
             }
         );
-        // Nothing said, written four ways; a tool result's empty text is
-        // no empty message of the user's.
-        let said = ChatRequest::parse(
-            &br#"{"messages": [{"role": "user"}, {"role": "assistant", "content": null},
-                {"role": "user", "content": ""}, {"role": "assistant", "content": [ ]},
-                {"role": "user", "content": "hi"}, {"role": "assistant", "content": [{"type": "text", "text": ""}]},
-                {"role": "assistant", "content": "", "tool_calls": [{"id": "c"}]}]}"#[..],
-        )
-        .unwrap();
-        let empty: Vec<bool> = said.messages().iter().map(|m| m.empty).collect();
-        assert_eq!(empty, [true, true, true, true, false, false, false]);
         assert_eq!(
             request.messages()[2].tool_call_id.as_deref(),
             Some("call_1")

@@ -409,7 +409,6 @@ fn noted(
                     .collect(),
                 tool_call_id: message.tool_call_id.as_deref().map(str::to_owned),
                 has_reasoning_content: message.reasoning_content.is_some(),
-                empty: says_nothing(message),
             })
             .collect(),
         _ => Vec::new(),
@@ -477,17 +476,6 @@ fn turn(message: &Out<'_>) -> Turn {
         calls,
         origin: None,
     }
-}
-
-/// Whether a chat message is written saying nothing, as
-/// `wire::openai::MessageInfo` finds it in the written bytes.
-fn says_nothing(message: &Out<'_>) -> bool {
-    let no_content = match &message.content {
-        chat_body::Content::Text(text) => is_empty(text),
-        chat_body::Content::Raw(text) => is_empty(text),
-        chat_body::Content::Parts(parts) => parts.is_empty(),
-    };
-    no_content && message.tool_calls.is_empty() && message.reasoning_content.is_none()
 }
 
 /// Whether a chat message holds text (a cache mark's place).
