@@ -36,14 +36,20 @@ pub mod token_estimate;
 pub struct Unplaced(Vec<&'static str>);
 
 impl Unplaced {
-    /// `member` of the answer, not carried to a client of `api`.
+    /// `member` of the answer, not carried to a client of `api`: at WARN,
+    /// but for reasoning's signatures, which OpenRouter sends with most
+    /// reasoning and the docs say are not carried (an INFO line, beside the
+    /// answer's access line).
     pub fn note(&mut self, member: &'static str, api: &str) {
-        if !self.0.contains(&member) {
-            self.0.push(member);
-            tracing::warn!(
-                member,
-                "the answer's `{member}` is not carried to a {api} client: dropped"
-            );
+        if self.0.contains(&member) {
+            return;
+        }
+        self.0.push(member);
+        let line = format!("the answer's `{member}` is not carried to a {api} client: dropped");
+        if member == crate::wire::openai::SIGNED_REASONING {
+            tracing::info!(member, "{line}");
+        } else {
+            tracing::warn!(member, "{line}");
         }
     }
 

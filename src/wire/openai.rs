@@ -675,8 +675,9 @@ pub const SIGNED_REASONING: &str = "reasoning_details signatures and encrypted r
 
 /// Whether OpenRouter's `reasoning_details` hold more than the text they
 /// spell (which reaches every client as reasoning): a detail's signature,
-/// or reasoning given encrypted (`reasoning.encrypted`), which an answer to
-/// a Messages or Responses client has no place for.
+/// or reasoning given encrypted (`reasoning.encrypted`), which clawgate
+/// does not carry to a Messages or Responses client (its `signature` and
+/// `encrypted_content` stay empty).
 pub fn signs_reasoning(details: &Value) -> bool {
     let signed = |detail: &Value| {
         detail
@@ -722,8 +723,9 @@ impl Part {
     /// The parts of the chunk whose JSON text is `json`, in the order an
     /// encoder needs them (id, usage, reasoning, text, tool calls, finish),
     /// read through borrowed views of the text: no tree is built for the
-    /// chunks of an answer, and only the usage object of a chunk with
-    /// usage. A chunk the views do not read plainly (a repeated key) is
+    /// chunks of an answer, but for the usage object of a chunk with
+    /// usage and OpenRouter's `reasoning_details` where they may hold a
+    /// signature. A chunk the views do not read plainly (a repeated key) is
     /// written again through a tree, as serde reads it, and read the same
     /// way; one of another shape (`choices` not an array of objects) says
     /// nothing.
@@ -781,10 +783,11 @@ impl Part {
                     parts.push(Part::Unplaced(member));
                 }
             }
-            let details = delta
-                .reasoning_details
-                .map(|raw| serde_json::from_str(raw.get()));
-            if let Some(Ok(details)) = details
+            // Read whole only where a signature may be: OpenRouter sends
+            // details with each piece of reasoning, a signature once.
+            let details = (delta.reasoning_details.map(RawValue::get))
+                .filter(|raw| raw.contains("signature") || raw.contains("reasoning.encrypted"));
+            if let Some(Ok(details)) = details.map(serde_json::from_str)
                 && signs_reasoning(&details)
             {
                 parts.push(Part::Unplaced(SIGNED_REASONING));
