@@ -74,6 +74,7 @@ impl Message<'_> {
             .as_ref()
             .is_some_and(|calls| !calls.is_empty());
         let reasoning = (self.reasoning_content.as_ref()).is_some_and(|text| !text.is_empty());
+        let answers = (self.tool_call_id.as_ref()).is_some_and(|id| !id.is_empty());
         [
             ("tool_calls", calls && !assistant, "an assistant message"),
             (
@@ -83,7 +84,7 @@ impl Message<'_> {
             ),
             (
                 "tool_call_id",
-                self.tool_call_id.is_some() && !matches!(self.role, Role::Tool),
+                answers && !matches!(self.role, Role::Tool),
                 "a tool message",
             ),
         ]
@@ -284,7 +285,7 @@ mod tests {
               {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "data:,"}}, {"type": "input_audio", "input_audio": {}}]},
               {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get", "arguments": {"path": "/"}}}]},
               {"role": "tool", "tool_call_id": "c1", "content": "ok"},
-              {"role": "user", "content": "go on", "tool_calls": [], "reasoning_content": ""}]}"#;
+              {"role": "user", "content": "go on", "tool_calls": [], "reasoning_content": "", "tool_call_id": ""}]}"#;
         assert_eq!(unreadable(good.as_bytes()), None);
         for (body, named) in [
             (
