@@ -77,8 +77,10 @@ node_bin() {
   esac
   dir=${CLAWGATE_CI_CACHE:-$HOME/.cache/clawgate-ci}/node-$version
   if [ "$(npm_version "$dir/node_modules/$package")" != "$version" ]; then
-    npm install --silent --no-audit --no-fund --prefix "$dir" "$package@$version" >/dev/null
+    npm install --silent --no-audit --no-fund --prefix "$dir" "$package@$version" >/dev/null || return 1
   fi
+  # `set -e` does not reach into a command substitution: fail by hand.
+  [ -x "$dir/node_modules/$package/bin/node" ] || { echo "no node in $dir" >&2; return 1; }
   echo "$dir/node_modules/$package/bin"
 }
 

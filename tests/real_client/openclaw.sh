@@ -37,7 +37,8 @@ cache=${CLAWGATE_CI_CACHE:-$HOME/.cache/clawgate-ci}
 started=$(date +%s)
 say() { echo "openclaw.sh: $*" >&2; }
 
-export PATH="$(node_bin):$PATH"
+node_dir=$(node_bin)
+export PATH="$node_dir:$PATH"
 openclaw_dir="$cache/openclaw-$openclaw_version"
 if [ "$(npm_version "$openclaw_dir/node_modules/openclaw")" != "$openclaw_version" ]; then
   # Under Node 24 (OpenClaw refuses older ones); no install scripts: the
