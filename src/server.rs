@@ -113,6 +113,7 @@ pub async fn run_until(
     // Connection-level limits are fixed for the listener's lifetime.
     let limits = gateway.config().gateway.limits;
     let header_timeout = gateway.config().gateway.timeouts.client_header;
+    let write_timeout = gateway.config().gateway.timeouts.idle;
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -149,8 +150,7 @@ pub async fn run_until(
             tracing::debug!("cannot set TCP_NODELAY: {err}");
         }
         let service = TowerToHyperService::new(app.clone());
-        // A reload's `idleSeconds` holds for the connections after it.
-        let tcp = WriteDeadline::new(tcp, gateway.config().gateway.timeouts.idle);
+        let tcp = WriteDeadline::new(tcp, write_timeout);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
         let cut = cut.clone();
         tokio::spawn(async move {
